@@ -1,0 +1,1 @@
+"""The FastAPI service: REST under /v1, OpenAPI docs at /docs."""

@@ -1,0 +1,98 @@
+"""`create_app()`: the FastAPI service. In embedded mode its process also runs the worker."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api.errors import error_response, install_error_handlers
+from api.routers import collections, documents, health, jobs, search
+from ingest.celery_app import celery_app
+from ingest.dispatch import Dispatcher, Relay
+from ingest.worker import InProcessWorker
+from rag import __version__
+from rag.config import Settings, get_settings
+from rag.factory import build_runtime, install_runtime
+
+log = logging.getLogger("api")
+
+
+class BodyLimit:
+    """Refuse a request whose declared body is over the limit before reading any of it."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length")
+            if length is not None and length.isdigit() and int(length) > self.max_bytes:
+                limit = self.max_bytes / 2**20
+                response = error_response(
+                    413, "payload_too_large", f"request body is over the {limit:.0f} MiB limit"
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = build_runtime(settings)
+        install_runtime(runtime)
+        dispatcher = Dispatcher(
+            celery_app,
+            runtime.catalog,
+            queue=settings.worker.queue,
+            redispatch_after_s=settings.worker.redispatch_after_s,
+        )
+        worker = None
+        if settings.run_embedded_worker:
+            runtime.store.ping()  # take the embedded store's lock now, with a clear error if held
+            worker = InProcessWorker(
+                celery_app, queue=settings.worker.queue, concurrency=settings.worker.concurrency
+            )
+            worker.start()
+        relay = Relay(dispatcher)
+        relay.start()
+        app.state.runtime, app.state.dispatcher, app.state.worker = runtime, dispatcher, worker
+        log.info(
+            "ready: store=%s database=%s worker=%s",
+            getattr(runtime.store, "location", "?"),
+            runtime.db.engine.url.render_as_string(hide_password=True),
+            "in-process" if worker else "external",
+        )
+        try:
+            yield
+        finally:
+            relay.stop()
+            if worker is not None:
+                worker.stop()
+            install_runtime(None)
+            runtime.close()
+
+    app = FastAPI(
+        title="RAG service",
+        version=__version__,
+        summary="Answers grounded in your documents, with citations.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    # Multipart framing adds a little to the files themselves.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + (1 << 20))
+    for module in (health, collections, documents, jobs, search):
+        app.include_router(module.router)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> Response:
+        return Response(status_code=307, headers={"Location": "/docs"})
+
+    return app

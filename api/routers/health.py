@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from api.deps import DispatcherDep, RuntimeDep
+from api.schemas import Check, Readiness
+from rag.errors import RagError
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is alive")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def _check(probe: Callable[[], object]) -> Check:
+    try:
+        probe()
+    except RagError as exc:
+        return Check(ok=False, detail=exc.message)
+    except Exception as exc:  # a readiness probe reports, it never raises
+        return Check(ok=False, detail=f"{type(exc).__name__}: {exc}")
+    return Check(ok=True)
+
+
+@router.get("/readyz", summary="Broker, store, database, models (and in-process worker) reachable")
+def readyz(request: Request, rt: RuntimeDep, dispatcher: DispatcherDep) -> JSONResponse:
+    checks = {
+        "database": _check(rt.db.ping),
+        "broker": _check(dispatcher.ping),
+        "store": _check(rt.store.ping),
+        "embedder": _check(lambda: rt.embedder.dimension),
+        "generator": _check(rt.generator.ping),
+    }
+    worker = request.app.state.worker
+    if worker is not None:
+        checks["worker"] = Check(
+            ok=worker.alive, detail="" if worker.alive else "worker thread died"
+        )
+    body = Readiness(ready=all(c.ok for c in checks.values()), checks=checks)
+    return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)

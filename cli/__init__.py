@@ -1,0 +1,1 @@
+"""The `rag` command: a client of the REST API, plus `serve` and `worker` to run the service."""

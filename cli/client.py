@@ -1,0 +1,75 @@
+"""A small HTTP client for the REST API that turns error bodies into one readable line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from rag.parsing import SUPPORTED_EXTENSIONS
+
+
+class ApiError(Exception):
+    pass
+
+
+class Client:
+    def __init__(self, base_url: str, timeout_s: float = 120.0):
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ApiError(
+                f"cannot reach the service at {self.base_url} ({exc}). Start it with `rag serve` "
+                "(or `make demo`), or point --api-url / RAG_API_URL at it."
+            ) from exc
+        if response.status_code >= 400:
+            try:
+                error = response.json()["error"]
+                message = f"{error['message']} ({response.status_code} {error['code']})"
+            except (ValueError, KeyError, TypeError):
+                message = f"HTTP {response.status_code}: {response.text[:200]}"
+            raise ApiError(message)
+        return response.json() if response.content else None
+
+    def ensure_collection(self, name: str) -> bool:
+        """Create the collection if it does not exist; True if it was created."""
+        try:
+            self.request("GET", f"/v1/collections/{name}")
+            return False
+        except ApiError as exc:
+            if "not_found" not in str(exc):
+                raise
+        self.request("POST", "/v1/collections", json={"name": name})
+        return True
+
+    def upload(self, collection: str, paths: list[Path], metadata: str | None) -> Any:
+        handles = [path.open("rb") for path in paths]
+        try:
+            files = [("files", (p.name, h)) for p, h in zip(paths, handles, strict=True)]
+            data = {"metadata": metadata} if metadata else None
+            return self.request(
+                "POST", f"/v1/collections/{collection}/documents", files=files, data=data
+            )
+        finally:
+            for handle in handles:
+                handle.close()
+
+
+def collect_files(paths: list[Path]) -> tuple[list[Path], list[Path]]:
+    """Supported files under `paths` (folders recursively), and the ones skipped."""
+    found: list[Path] = []
+    skipped: list[Path] = []
+    for path in paths:
+        candidates = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for candidate in candidates:
+            if candidate.name.startswith("."):
+                continue
+            (found if candidate.suffix.lower() in SUPPORTED_EXTENSIONS else skipped).append(
+                candidate
+            )
+    return found, skipped

@@ -1,0 +1,253 @@
+"""`rag`: run the service (`serve`, `worker`) and use it (`ingest`, `query`, `retrieve`, `jobs`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cli.client import ApiError, Client, collect_files
+
+app = typer.Typer(
+    help="Self-hosted RAG: ingest documents, ask questions, get cited answers.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+ApiUrl = Annotated[str, typer.Option("--api-url", envvar="RAG_API_URL", help="Service URL.")]
+Collection = Annotated[str, typer.Option("--collection", "-c", help="Collection name.")]
+DEFAULT_URL = "http://127.0.0.1:8000"
+UPLOAD_BATCH = 16
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port.")] = None,
+) -> None:
+    """Run the API (and, with the embedded store, the ingestion worker in the same process)."""
+    import uvicorn
+
+    from api.main import create_app
+    from rag.config import get_settings
+    from rag.logs import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.api.host,
+        port=port or settings.api.port,
+        log_config=None,
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Run a separate ingestion worker (needs a Qdrant server: QDRANT_URL)."""
+    from rag.config import get_settings
+    from rag.logs import configure_logging
+
+    settings = get_settings()
+    if settings.embedded_store:
+        _fail(
+            "`rag worker` needs QDRANT_URL: the embedded Qdrant store can only be opened by one "
+            "process, and `rag serve` already runs a worker inside it."
+        )
+    configure_logging(settings.log_level)
+    from ingest.celery_app import celery_app
+
+    celery_app.worker_main(
+        [
+            "worker",
+            "-Q",
+            settings.worker.queue,
+            "--loglevel",
+            settings.log_level,
+            "-c",
+            str(settings.worker.concurrency),
+        ]
+    )
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(exists=True, help="Files or folders (recursive).")],
+    collection: Collection = "default",
+    metadata: Annotated[str | None, typer.Option(help="JSON object stored on each file.")] = None,
+    wait: Annotated[bool, typer.Option(help="Wait for the job and show progress.")] = True,
+    api_url: ApiUrl = DEFAULT_URL,
+) -> None:
+    """Upload documents and follow the ingestion job with a progress bar."""
+    files, skipped = collect_files(paths)
+    for path in skipped:
+        err.print(f"[yellow]skipped[/yellow] {path} (unsupported type)")
+    if not files:
+        _fail("no supported documents found")
+    client = Client(api_url)
+    try:
+        if client.ensure_collection(collection):
+            console.print(f"created collection [bold]{collection}[/bold]")
+        jobs = []
+        with _progress() as progress:
+            task = progress.add_task("uploading", total=len(files))
+            for start in range(0, len(files), UPLOAD_BATCH):
+                batch = files[start : start + UPLOAD_BATCH]
+                jobs.append(client.upload(collection, batch, metadata))
+                progress.advance(task, len(batch))
+        if wait:
+            jobs = _follow(client, [job["id"] for job in jobs], len(files))
+    except ApiError as exc:
+        _fail(str(exc))
+    _summarise(jobs)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+    )
+
+
+def _follow(client: Client, job_ids: list[str], total: int) -> list[dict[str, Any]]:
+    with _progress() as progress:
+        task = progress.add_task("ingesting", total=total)
+        while True:
+            jobs = [client.request("GET", f"/v1/jobs/{job_id}") for job_id in job_ids]
+            done = sum(round(job["progress"] * len(job["documents"])) for job in jobs)
+            progress.update(task, completed=done)
+            if all(job["status"] not in ("queued", "running") for job in jobs):
+                return jobs
+            time.sleep(0.5)
+
+
+def _summarise(jobs: list[dict[str, Any]]) -> None:
+    counts: dict[str, int] = {}
+    for job in jobs:
+        for key, value in job["counts"].items():
+            counts[key] = counts.get(key, 0) + value
+        for doc in job["documents"]:
+            if doc["status"] == "failed":
+                err.print(f"[red]failed[/red] {doc['source']}: {doc['error']}")
+    summary = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+    console.print(
+        f"job{'s' if len(jobs) > 1 else ''} {', '.join(j['id'] for j in jobs)}: {summary}"
+    )
+
+
+@app.command()
+def query(
+    question: str,
+    collection: Collection = "default",
+    top_k: Annotated[int | None, typer.Option(help="Passages to retrieve.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw response.")] = False,
+    api_url: ApiUrl = DEFAULT_URL,
+) -> None:
+    """Ask a question; print the answer with its citations."""
+    body = {"collection": collection, "question": question, "top_k": top_k}
+    try:
+        answer = Client(api_url).request("POST", "/v1/query", json=body)
+    except ApiError as exc:
+        _fail(str(exc))
+    if as_json:
+        console.print_json(json.dumps(answer))
+        return
+    console.print(f"\n[bold]{answer['answer']}[/bold]\n")
+    for c in answer["citations"]:
+        where = ", ".join(x for x in (c["section"], f"p. {c['page']}" if c["page"] else None) if x)
+        console.print(f"  [{c['marker']}] [cyan]{c['source']}[/cyan] {where}")
+        console.print(f"      “{c['snippet'][:240]}”", style="dim", highlight=False)
+    t = answer["timings"]
+    console.print(
+        f"\nmodel: {answer['model'] or 'none (not answerable)'} · retrieval "
+        f"{t['retrieval_ms']:.0f} ms · generation {t['generation_ms']:.0f} ms",
+        style="dim",
+    )
+    if not answer["answerable"] and answer.get("reason"):
+        console.print(f"reason: {answer['reason']}", style="dim")
+
+
+@app.command()
+def retrieve(
+    question: str,
+    collection: Collection = "default",
+    top_k: Annotated[int, typer.Option(help="Chunks to return.")] = 5,
+    mode: Annotated[str | None, typer.Option(help="dense, sparse or hybrid.")] = None,
+    api_url: ApiUrl = DEFAULT_URL,
+) -> None:
+    """Show the chunks a question retrieves, with scores."""
+    body = {"collection": collection, "question": question, "top_k": top_k, "mode": mode}
+    try:
+        result = Client(api_url).request("POST", "/v1/retrieve", json=body)
+    except ApiError as exc:
+        _fail(str(exc))
+    table = Table("score", "source", "section / page", "text")
+    for hit in result["hits"]:
+        where = " · ".join(str(x) for x in (hit["section"], hit["page"]) if x)
+        table.add_row(f"{hit['score']:.3f}", hit["source"], where, hit["text"][:120])
+    console.print(table)
+
+
+@app.command()
+def jobs(
+    job_id: Annotated[str | None, typer.Argument(help="Show one job in detail.")] = None,
+    api_url: ApiUrl = DEFAULT_URL,
+) -> None:
+    """List recent ingestion jobs, or show one."""
+    client = Client(api_url)
+    try:
+        if job_id:
+            console.print_json(json.dumps(client.request("GET", f"/v1/jobs/{job_id}")))
+            return
+        listed = client.request("GET", "/v1/jobs")
+    except ApiError as exc:
+        _fail(str(exc))
+    table = Table("job", "collection", "status", "done", "failed", "skipped", "created")
+    for job in listed:
+        c = job["counts"]
+        table.add_row(
+            job["id"],
+            job["collection"],
+            job["status"],
+            str(c["done"]),
+            str(c["failed"]),
+            str(c["skipped"]),
+            job["created_at"][:19],
+        )
+    console.print(table)
+
+
+@app.command()
+def collections(api_url: ApiUrl = DEFAULT_URL) -> None:
+    """List collections."""
+    try:
+        listed = Client(api_url).request("GET", "/v1/collections")
+    except ApiError as exc:
+        _fail(str(exc))
+    table = Table("name", "documents", "embedding model", "created")
+    for c in listed:
+        table.add_row(
+            c["name"], str(c["document_count"]), c["embedding_model"], c["created_at"][:19]
+        )
+    console.print(table)
+
+
+if __name__ == "__main__":
+    sys.exit(app())

@@ -1,0 +1,35 @@
+"""The Celery app. Run a worker with `rag worker` (needs QDRANT_URL) or inside `rag serve`."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from rag.config import Settings, get_settings
+
+
+def create_celery(settings: Settings) -> Celery:
+    app = Celery("rag", broker=settings.broker_url, include=["ingest.tasks"])
+    queue = settings.worker.queue
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_backend=None,
+        task_ignore_result=True,
+        task_default_queue=queue,
+        task_routes={"rag.ingest_document": {"queue": queue}},
+        # A task is acknowledged only after it ran: a killed worker's task is redelivered.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        # Redis redelivers an unacknowledged task after this long; longer than any document takes.
+        broker_transport_options={"visibility_timeout": 3600},
+        broker_connection_retry_on_startup=True,
+        task_publish_retry=True,
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+    )
+    return app
+
+
+celery_app = create_celery(get_settings())

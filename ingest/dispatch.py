@@ -1,0 +1,98 @@
+"""Sending recorded job items to the broker, and sending again what the broker lost.
+
+The database is the source of truth (see `rag.catalog`): an upload is committed first, then
+published. If the broker is down the item stays undispatched and the relay publishes it when
+the broker is back; Redis here keeps nothing on disk, so a restart that empties a queue is
+also repaired by the relay (items sent long ago, not started, while the queue is empty).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+from celery import Celery
+from kombu.exceptions import OperationalError
+
+from rag.catalog import Catalog
+from rag.db.tables import utcnow
+from rag.errors import BackendUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    def __init__(self, app: Celery, catalog: Catalog, *, queue: str, redispatch_after_s: float):
+        self.app = app
+        self.catalog = catalog
+        self.queue = queue
+        self.redispatch_after = timedelta(seconds=redispatch_after_s)
+
+    def _unreachable(self, exc: Exception) -> BackendUnavailable:
+        url = self.app.connection_for_write().as_uri()  # as_uri() masks the password
+        return BackendUnavailable(f"the broker at {url} is unreachable: {exc}", backend="broker")
+
+    def ping(self) -> None:
+        try:
+            with self.app.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=1, interval_start=0, timeout=2)
+        except (OperationalError, OSError) as exc:
+            raise self._unreachable(exc) from exc
+
+    def queue_depth(self) -> int:
+        try:
+            with self.app.connection_for_write() as conn:
+                declared = conn.default_channel.queue_declare(queue=self.queue, passive=True)
+                return int(declared.message_count)
+        except Exception as exc:
+            raise self._unreachable(exc) from exc
+
+    def dispatch(self, items: list[tuple[str, str]]) -> int:
+        """Publish items; those published are marked. Raises if the broker is unreachable."""
+        sent: list[tuple[str, str]] = []
+        try:
+            for job_id, document_id in items:
+                self.app.send_task(
+                    "rag.ingest_document", args=[job_id, document_id], queue=self.queue
+                )
+                sent.append((job_id, document_id))
+        except (OperationalError, OSError) as exc:
+            raise self._unreachable(exc) from exc
+        finally:
+            self.catalog.mark_dispatched(sent)
+        return len(sent)
+
+    def relay_once(self) -> int:
+        stale_before = utcnow() - self.redispatch_after if self.queue_depth() == 0 else None
+        items = self.catalog.undispatched(stale_before=stale_before)
+        if items:
+            log.info("relay: sending %d job item(s) the broker does not have", len(items))
+        return self.dispatch(items) if items else 0
+
+
+class Relay:
+    """Runs `Dispatcher.relay_once` every `interval_s` seconds in a daemon thread."""
+
+    def __init__(self, dispatcher: Dispatcher, interval_s: float = 15.0):
+        self.dispatcher = dispatcher
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rag-relay", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.dispatcher.relay_once()
+            except BackendUnavailable as exc:
+                log.warning("relay: %s", exc.message)
+            except Exception:
+                log.exception("relay: unexpected error")
+            self._stop.wait(self.interval_s)

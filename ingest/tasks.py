@@ -1,0 +1,35 @@
+"""Celery tasks: ids in, a call into `rag`, nothing else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Task
+
+from ingest.celery_app import celery_app
+from rag.config import get_settings
+from rag.errors import BackendError
+from rag.factory import get_runtime
+
+
+class IngestTask(Task):  # type: ignore[misc]
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        """Retries are spent (or the error was not retryable): record it on the document."""
+        job_id, document_id = args
+        get_runtime().ingestor.fail(job_id, document_id, f"gave up after retries: {exc}")
+
+
+@celery_app.task(
+    base=IngestTask,
+    name="rag.ingest_document",
+    autoretry_for=(BackendError,),
+    retry_backoff=2,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=get_settings().worker.task_max_retries,
+)
+def ingest_document(job_id: str, document_id: str) -> dict[str, Any]:
+    outcome = get_runtime().ingestor.ingest(job_id, document_id)
+    return {"status": outcome.status, "chunks": outcome.chunks, "error": outcome.error}

@@ -1,0 +1,114 @@
+"""Structure-aware, token-bounded chunking.
+
+A heading starts a new section; a section's text is split into chunks of at most `max_tokens`
+embedder tokens (sentence-aware, with overlap) by llama-index's `SentenceSplitter`. Each chunk
+keeps its heading path and the page it starts on, which is what a citation shows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rag.models import Chunk, Element, ElementKind
+
+# Fixed namespace: the same document and chunk index always give the same point id, so
+# re-running an ingestion overwrites points instead of duplicating them.
+_CHUNK_NAMESPACE = uuid.UUID("6f1c2a8e-3b7d-4a55-9d0e-2f8b1c4e7a90")
+
+Tokenize = Callable[[str], Sequence[Any]]
+
+
+def chunk_id(document_id: str, index: int) -> str:
+    return str(uuid.uuid5(_CHUNK_NAMESPACE, f"{document_id}:{index}"))
+
+
+@dataclass
+class _Section:
+    path: list[str]
+    parts: list[tuple[int, int | None]] = field(default_factory=list)  # (char offset, page)
+    text: str = ""
+
+    def add(self, text: str, page: int | None) -> None:
+        if self.text:
+            self.text += "\n\n"
+        self.parts.append((len(self.text), page))
+        self.text += text
+
+    def page_at(self, offset: int) -> int | None:
+        page = self.parts[0][1] if self.parts else None
+        for start, part_page in self.parts:
+            if start > offset:
+                break
+            page = part_page
+        return page
+
+
+def _sections(elements: Sequence[Element]) -> Iterator[_Section]:
+    headings: list[tuple[int, str]] = []  # (level, text) stack
+    current = _Section(path=[])
+    for element in elements:
+        if element.kind is ElementKind.TITLE:
+            if current.text:
+                yield current
+            level = element.heading_level if element.heading_level is not None else 0
+            headings = [(lvl, txt) for lvl, txt in headings if lvl < level] + [
+                (level, element.text)
+            ]
+            current = _Section(path=[txt for _, txt in headings])
+            current.parts.append((0, element.page))  # a heading's page counts if it has no body yet
+        else:
+            current.add(element.text, element.page)
+    if current.text:
+        yield current
+
+
+class Chunker:
+    def __init__(self, tokenize: Tokenize, *, max_tokens: int = 200, overlap_tokens: int = 32):
+        from llama_index.core.node_parser import SentenceSplitter
+
+        self._tokenize = tokenize
+        self._splitter = SentenceSplitter(
+            chunk_size=max_tokens,
+            chunk_overlap=overlap_tokens,
+            tokenizer=tokenize,
+            paragraph_separator="\n\n",
+        )
+
+    def chunk(
+        self,
+        elements: Sequence[Element],
+        *,
+        document_id: str,
+        collection: str,
+        source: str,
+        title: str,
+        metadata: dict[str, Any] | None = None,
+    ) -> list[Chunk]:
+        chunks: list[Chunk] = []
+        for section in _sections(elements):
+            heading = " > ".join(section.path) or None
+            cursor = 0
+            for text in self._splitter.split_text(section.text):
+                found = section.text.find(text[:64], cursor)
+                offset = found if found >= 0 else cursor
+                cursor = offset
+                index = len(chunks)
+                chunks.append(
+                    Chunk(
+                        id=chunk_id(document_id, index),
+                        document_id=document_id,
+                        collection=collection,
+                        index=index,
+                        text=text,
+                        section=heading,
+                        page=section.page_at(offset),
+                        token_count=len(self._tokenize(text)),
+                        source=source,
+                        title=title,
+                        metadata=dict(metadata or {}),
+                    )
+                )
+        return chunks

@@ -1,0 +1,178 @@
+"""One `Settings` object for the whole service, built once by `get_settings()`.
+
+Every field has an embedded default, so nothing needs configuring on one machine. Environment
+variables use the `RAG_` prefix and `__` for nesting (`RAG_GENERATOR__MAX_TOKENS=64`); the
+well-known `DATABASE_URL`, `QDRANT_URL` and `QDRANT_API_KEY` are honoured as they are. A TOML file
+named by `RAG_CONFIG_FILE` (or `./rag.toml` when present) supplies values below the environment.
+Nothing else in the code base reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+RetrievalMode = Literal["dense", "sparse", "hybrid"]
+
+
+class QdrantSettings(BaseModel):
+    url: str | None = Field(default=None, description="Qdrant server; unset = embedded store.")
+    api_key: SecretStr | None = None
+    path: Path | None = Field(default=None, description="Embedded store folder (data_dir/qdrant).")
+    collection_prefix: str = "rag_"
+    timeout_s: float = 10.0
+
+
+class EmbeddingSettings(BaseModel):
+    model: str | None = Field(default=None, description="Path or name; unset = packaged MiniLM.")
+    batch_size: int = 32
+    device: str = "cpu"
+
+
+class ChunkingSettings(BaseModel):
+    max_tokens: int = Field(default=200, description="Body tokens per chunk (MiniLM reads 256).")
+    overlap_tokens: int = 32
+
+
+class GeneratorSettings(BaseModel):
+    backend: Literal["llama_cpp"] = "llama_cpp"
+    model_path: Path | None = Field(default=None, description="GGUF file; unset = packaged Gemma.")
+    model_id: str | None = Field(default=None, description="Pinned name recorded on answers.")
+    context_window: int = 2048
+    max_tokens: int = 96
+    temperature: float = 0.0
+    threads: int | None = None
+
+
+class RetrievalSettings(BaseModel):
+    top_k: int = 5
+    max_top_k: int = 50
+    mode: RetrievalMode = "hybrid"
+    min_similarity: float = Field(
+        default=0.25,
+        description="Below this cosine similarity of the best passage, abstain without a model.",
+    )
+    support_threshold: float = Field(
+        default=0.5, description="How well an answer sentence must match a passage to cite it."
+    )
+
+
+class WorkerSettings(BaseModel):
+    embedded: bool | None = Field(
+        default=None, description="Run a worker inside `rag serve`; unset = yes unless QDRANT_URL."
+    )
+    concurrency: int = 1
+    queue: str = "rag.ingest"
+    task_max_retries: int = 5
+    redispatch_after_s: float = Field(
+        default=60.0, description="Re-send a queued document nobody has started after this long."
+    )
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_upload_mb: float = 50.0
+    max_question_chars: int = 2000
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_", env_nested_delimiter="__", extra="ignore", toml_file=None
+    )
+
+    environment: Literal["development", "production"] = "development"
+    log_level: str = "INFO"
+    data_dir: Path = Path(".rag")
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("RAG_DATABASE_URL", "DATABASE_URL")
+    )
+    broker_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        validation_alias=AliasChoices("RAG_BROKER_URL", "CELERY_BROKER_URL"),
+    )
+    qdrant: QdrantSettings = QdrantSettings()
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    chunking: ChunkingSettings = ChunkingSettings()
+    generator: GeneratorSettings = GeneratorSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    worker: WorkerSettings = WorkerSettings()
+    api: ApiSettings = ApiSettings()
+
+    @model_validator(mode="after")
+    def _well_known_env(self) -> Settings:
+        # QDRANT_URL / QDRANT_API_KEY are what every Qdrant user already exports.
+        if self.qdrant.url is None and os.environ.get("QDRANT_URL"):
+            self.qdrant.url = os.environ["QDRANT_URL"]
+        if self.qdrant.api_key is None and os.environ.get("QDRANT_API_KEY"):
+            self.qdrant.api_key = SecretStr(os.environ["QDRANT_API_KEY"])
+        if self.chunking.overlap_tokens >= self.chunking.max_tokens:
+            raise ValueError("chunking.overlap_tokens must be smaller than chunking.max_tokens")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = os.environ.get("RAG_CONFIG_FILE") or (
+            "rag.toml" if Path("rag.toml").exists() else None
+        )
+        sources: tuple[PydanticBaseSettingsSource, ...] = (init_settings, env_settings)
+        if config_file:
+            if not Path(config_file).is_file():
+                raise ValueError(f"RAG_CONFIG_FILE={config_file} does not exist")
+            sources += (TomlConfigSettingsSource(settings_cls, toml_file=config_file),)
+        return sources
+
+    # Derived locations -------------------------------------------------------------------
+
+    @property
+    def embedded_store(self) -> bool:
+        return self.qdrant.url is None
+
+    @property
+    def run_embedded_worker(self) -> bool:
+        return self.worker.embedded if self.worker.embedded is not None else self.embedded_store
+
+    @property
+    def qdrant_path(self) -> Path:
+        return self.qdrant.path or self.data_dir / "qdrant"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            # Accept the URLs people paste from Heroku/compose files.
+            for prefix in ("postgres://", "postgresql://"):
+                if url.startswith(prefix):
+                    return "postgresql+psycopg://" + url[len(prefix) :]
+            return url
+        return f"sqlite:///{(self.data_dir / 'rag.db').resolve()}"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.api.max_upload_mb * 1024 * 1024)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

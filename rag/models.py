@@ -1,0 +1,163 @@
+"""Typed values that flow through the pipeline. Nothing here talks to a backend."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class ElementKind(StrEnum):
+    TITLE = "title"
+    TEXT = "text"
+    TABLE = "table"
+    LIST_ITEM = "list_item"
+
+
+class Element(BaseModel):
+    """One structural piece of a parsed document (a heading, a paragraph, a table...)."""
+
+    kind: ElementKind
+    text: str
+    page: int | None = None
+    heading_level: int | None = None
+
+
+class Chunk(BaseModel):
+    """A token-bounded span of a document, the unit we embed, store and cite."""
+
+    id: str
+    document_id: str
+    collection: str
+    index: int
+    text: str
+    section: str | None = None
+    page: int | None = None
+    token_count: int = 0
+    source: str = ""
+    title: str = ""
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    def embedding_text(self) -> str:
+        """The section heading travels with the text so that a chunk keeps its context."""
+        return f"{self.section}\n{self.text}" if self.section else self.text
+
+
+class ScoredChunk(BaseModel):
+    chunk: Chunk
+    score: float
+    # Cosine similarity of the chunk to the question: comparable across modes, unlike fused scores.
+    similarity: float | None = None
+
+
+class Citation(BaseModel):
+    marker: int = Field(description="The [n] this citation is shown as in the answer.")
+    chunk_id: str
+    document_id: str
+    source: str
+    title: str
+    section: str | None
+    page: int | None
+    snippet: str = Field(description="The passage text that supports the answer.")
+    score: float
+
+
+class Passage(BaseModel):
+    """A retrieved chunk as shown to a model, numbered from 1."""
+
+    marker: int
+    text: str
+    title: str = ""
+    section: str | None = None
+
+
+class GroundedPrompt(BaseModel):
+    """What a generator is asked. Each backend renders it in its own prompt format."""
+
+    question: str
+    passages: list[Passage]
+    max_tokens: int = 128
+
+
+class Generation(BaseModel):
+    text: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = None
+
+
+class Timings(BaseModel):
+    retrieval_ms: float
+    generation_ms: float = 0.0
+    total_ms: float
+
+
+class Answer(BaseModel):
+    question: str
+    answer: str
+    answerable: bool
+    citations: list[Citation]
+    model: str | None = Field(description="The pinned model that produced the answer, if any did.")
+    reason: str | None = Field(
+        default=None, description="Why the answer is what it is, if not plain."
+    )
+    usage: dict[str, int] = Field(default_factory=dict)
+    timings: Timings
+
+
+class SparseVector(BaseModel):
+    """Keyword term weights: `indices` are hashed terms, `values` their BM25 document weights."""
+
+    indices: list[int]
+    values: list[float]
+
+
+# Catalog views: what the metadata database knows about collections, documents and jobs. ------
+
+
+class CollectionInfo(BaseModel):
+    name: str
+    description: str
+    embedding_model: str
+    document_count: int
+    created_at: datetime
+
+
+class DocumentInfo(BaseModel):
+    id: str
+    collection: str
+    source: str
+    title: str
+    format: str
+    status: str
+    error: str | None
+    chunk_count: int
+    content_hash: str
+    size_bytes: int
+    version: int
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class JobDocument(BaseModel):
+    document_id: str
+    source: str
+    status: str
+    error: str | None
+    chunks: int
+    attempts: int
+
+
+class JobInfo(BaseModel):
+    id: str
+    collection: str
+    status: str = Field(description="queued, running, succeeded, completed_with_errors, failed")
+    created_at: datetime
+    finished_at: datetime | None
+    counts: dict[str, int]
+    progress: float = Field(description="Finished documents / all documents, 0..1.")
+    documents: list[JobDocument]

@@ -1,0 +1,57 @@
+"""Streaming an upload to disk: bounded size, hashed on the way, never whole in memory."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from rag.catalog import IncomingFile
+from rag.errors import DocumentTooLarge, InvalidInput
+
+_BLOCK = 1 << 20
+
+
+def safe_filename(name: str | None) -> str:
+    """The last path component only: an upload never chooses where it is written."""
+    cleaned = Path((name or "").replace("\\", "/")).name.strip()
+    if cleaned in ("", ".", ".."):
+        raise InvalidInput(f"invalid file name {name!r}")
+    return cleaned
+
+
+def stage(
+    stream: BinaryIO,
+    filename: str,
+    staging_dir: Path,
+    *,
+    max_bytes: int,
+    metadata: dict[str, Any] | None = None,
+    title: str | None = None,
+) -> IncomingFile:
+    staging_dir.mkdir(parents=True, exist_ok=True)
+    target = staging_dir / uuid.uuid4().hex
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with target.open("wb") as out:
+            while block := stream.read(_BLOCK):
+                size += len(block)
+                if size > max_bytes:
+                    raise DocumentTooLarge(
+                        f"{filename} is larger than the {max_bytes / 2**20:.0f} MiB upload limit"
+                    )
+                digest.update(block)
+                out.write(block)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    return IncomingFile(
+        path=target,
+        filename=filename,
+        size=size,
+        sha256=digest.hexdigest(),
+        metadata=metadata or {},
+        title=title,
+    )

@@ -1,0 +1,278 @@
+"""Qdrant through `qdrant-client`: the embedded local store by default, a server with QDRANT_URL.
+
+Both modes run the same code. Each of our collections is its own Qdrant collection (hard
+isolation), with a named dense vector and a named sparse vector carrying Qdrant's IDF modifier.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+from qdrant_client import QdrantClient
+from qdrant_client import models as qm
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from rag.config import RetrievalMode
+from rag.errors import BackendError, BackendUnavailable, NotFoundError
+from rag.models import Chunk, ScoredChunk, SparseVector
+from rag.stores import MetadataFilter
+
+DENSE, SPARSE = "dense", "sparse"
+CHUNK_FIELDS = ("document_id", "source", "title", "section", "page", "index")
+_INDEXED = {"document_id": qm.PayloadSchemaType.KEYWORD, "source": qm.PayloadSchemaType.KEYWORD}
+_LOCKED_HINT = (
+    "The embedded Qdrant store at {path} is in use by another process (usually `rag serve`). "
+    "One process owns the embedded store: send work to that process's API, or run a Qdrant "
+    "server and set QDRANT_URL so that separate API and worker processes can share it."
+)
+
+
+@contextmanager
+def _mapped_errors(what: str) -> Iterator[None]:
+    """Turn qdrant-client's exceptions into ours, in one place."""
+    try:
+        yield
+    except UnexpectedResponse as exc:
+        if exc.status_code == 404:
+            raise NotFoundError(f"Qdrant: {what}: not found") from exc
+        retryable = exc.status_code is not None and (
+            exc.status_code >= 500 or exc.status_code == 429
+        )
+        raise BackendError(
+            f"Qdrant: {what} failed with HTTP {exc.status_code}",
+            backend="qdrant",
+            retryable=retryable,
+        ) from exc
+    except (ResponseHandlingException, ConnectionError, TimeoutError) as exc:
+        raise BackendUnavailable(
+            f"Qdrant is unreachable ({what}): {exc}", backend="qdrant"
+        ) from exc
+
+
+class QdrantStore:
+    def __init__(
+        self,
+        *,
+        url: str | None = None,
+        api_key: str | None = None,
+        path: Path | None = None,
+        prefix: str = "rag_",
+        timeout_s: float = 10.0,
+    ):
+        if url is None and path is None:
+            raise ValueError("QdrantStore needs a server url or an embedded path")
+        self._url, self._api_key, self._path = url, api_key, path
+        self._prefix = prefix
+        self._timeout = timeout_s
+        self._client: QdrantClient | None = None
+        self._init_lock = threading.Lock()
+        # The local engine is plain Python state: serialise access to it. A server needs no lock.
+        self._op_lock: threading.Lock | None = threading.Lock() if url is None else None
+
+    @property
+    def location(self) -> str:
+        return self._url or f"embedded:{self._path}"
+
+    @property
+    def client(self) -> QdrantClient:
+        if self._client is None:
+            with self._init_lock:
+                if self._client is None:
+                    self._client = self._connect()
+        return self._client
+
+    def _connect(self) -> QdrantClient:
+        if self._url:
+            return QdrantClient(url=self._url, api_key=self._api_key, timeout=int(self._timeout))
+        assert self._path is not None
+        self._path.mkdir(parents=True, exist_ok=True)
+        try:
+            return QdrantClient(path=str(self._path))
+        except RuntimeError as exc:
+            if "already accessed" in str(exc):
+                raise BackendUnavailable(
+                    _LOCKED_HINT.format(path=self._path), backend="qdrant"
+                ) from exc
+            raise
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _name(self, collection: str) -> str:
+        return f"{self._prefix}{collection}"
+
+    @contextmanager
+    def _call(self, what: str) -> Iterator[QdrantClient]:
+        client = self.client
+        with self._op_lock or nullcontext(), _mapped_errors(what):
+            yield client
+
+    # VectorStore ------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        with self._call("list collections") as client:
+            client.get_collections()
+
+    def ensure_collection(self, collection: str, dimension: int) -> None:
+        name = self._name(collection)
+        with self._call(f"create collection {collection}") as client:
+            if client.collection_exists(name):
+                return
+            client.create_collection(
+                name,
+                vectors_config={
+                    DENSE: qm.VectorParams(size=dimension, distance=qm.Distance.COSINE)
+                },
+                sparse_vectors_config={SPARSE: qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
+            )
+            if self._url:  # payload indexes only matter (and only exist) on a server
+                for field_name, schema in _INDEXED.items():
+                    client.create_payload_index(name, field_name, field_schema=schema)
+
+    def drop_collection(self, collection: str) -> None:
+        with self._call(f"drop collection {collection}") as client:
+            client.delete_collection(self._name(collection))
+
+    def upsert(
+        self,
+        chunks: Sequence[Chunk],
+        dense: Sequence[Sequence[float]],
+        sparse: Sequence[SparseVector],
+    ) -> None:
+        if not chunks:
+            return
+        points = [
+            qm.PointStruct(
+                id=chunk.id,
+                vector={
+                    DENSE: list(vector),
+                    SPARSE: qm.SparseVector(indices=sv.indices, values=sv.values),
+                },
+                payload=_payload(chunk),
+            )
+            for chunk, vector, sv in zip(chunks, dense, sparse, strict=True)
+        ]
+        with self._call(f"upsert into {chunks[0].collection}") as client:
+            client.upsert(self._name(chunks[0].collection), points=points, wait=True)
+
+    def delete_document(self, collection: str, document_id: str, *, from_index: int = 0) -> None:
+        conditions = [_match("document_id", document_id)]
+        if from_index > 0:
+            conditions.append(qm.FieldCondition(key="index", range=qm.Range(gte=from_index)))
+        with self._call(f"delete from {collection}") as client:
+            if not client.collection_exists(self._name(collection)):
+                return
+            client.delete(
+                self._name(collection),
+                points_selector=qm.FilterSelector(filter=qm.Filter(must=conditions)),
+                wait=True,
+            )
+
+    def count(self, collection: str, document_id: str | None = None) -> int:
+        flt = qm.Filter(must=[_match("document_id", document_id)]) if document_id else None
+        with self._call(f"count {collection}") as client:
+            if not client.collection_exists(self._name(collection)):
+                return 0
+            return client.count(self._name(collection), count_filter=flt, exact=True).count
+
+    def search(
+        self,
+        collection: str,
+        *,
+        dense: Sequence[float],
+        sparse: SparseVector,
+        mode: RetrievalMode,
+        limit: int,
+        filters: MetadataFilter | None = None,
+    ) -> list[ScoredChunk]:
+        flt = _to_filter(filters)
+        sparse_query = qm.SparseVector(indices=sparse.indices, values=sparse.values)
+        kwargs: dict[str, Any]
+        if mode == "dense":
+            kwargs = {"query": list(dense), "using": DENSE}
+        elif mode == "sparse":
+            kwargs = {"query": sparse_query, "using": SPARSE}
+        else:
+            depth = max(limit * 4, 20)
+            kwargs = {
+                "prefetch": [
+                    qm.Prefetch(query=list(dense), using=DENSE, limit=depth, filter=flt),
+                    qm.Prefetch(query=sparse_query, using=SPARSE, limit=depth, filter=flt),
+                ],
+                "query": qm.FusionQuery(fusion=qm.Fusion.RRF),
+            }
+        with self._call(f"search {collection}") as client:
+            if not client.collection_exists(self._name(collection)):
+                return []
+            result = client.query_points(
+                self._name(collection),
+                limit=limit,
+                query_filter=flt,
+                with_payload=True,
+                with_vectors=[DENSE],
+                **kwargs,
+            )
+        return [_scored(point, dense) for point in result.points]
+
+
+def _payload(chunk: Chunk) -> dict[str, Any]:
+    return {
+        "document_id": chunk.document_id,
+        "collection": chunk.collection,
+        "index": chunk.index,
+        "text": chunk.text,
+        "section": chunk.section,
+        "page": chunk.page,
+        "source": chunk.source,
+        "title": chunk.title,
+        "token_count": chunk.token_count,
+        "meta": chunk.metadata,
+    }
+
+
+def _scored(point: qm.ScoredPoint, query: Sequence[float]) -> ScoredChunk:
+    payload = point.payload or {}
+    vectors = point.vector if isinstance(point.vector, dict) else {}
+    vector = vectors.get(DENSE)
+    similarity = (
+        float(sum(a * b for a, b in zip(query, vector, strict=True)))
+        if isinstance(vector, list) and vector and not isinstance(vector[0], list)
+        else None
+    )
+    chunk = Chunk(
+        id=str(point.id),
+        document_id=payload["document_id"],
+        collection=payload["collection"],
+        index=payload["index"],
+        text=payload["text"],
+        section=payload.get("section"),
+        page=payload.get("page"),
+        token_count=payload.get("token_count", 0),
+        source=payload.get("source", ""),
+        title=payload.get("title", ""),
+        metadata=payload.get("meta") or {},
+    )
+    return ScoredChunk(chunk=chunk, score=float(point.score), similarity=similarity)
+
+
+def _match(key: str, value: Any) -> qm.FieldCondition:
+    if isinstance(value, list):
+        return qm.FieldCondition(key=key, match=qm.MatchAny(any=value))
+    return qm.FieldCondition(key=key, match=qm.MatchValue(value=value))
+
+
+def _to_filter(filters: MetadataFilter | None) -> qm.Filter | None:
+    if not filters:
+        return None
+    return qm.Filter(
+        must=[
+            _match(key if key in CHUNK_FIELDS else f"meta.{key}", value)
+            for key, value in filters.items()
+        ]
+    )
