@@ -13,7 +13,7 @@ import threading
 from datetime import timedelta
 
 from celery import Celery
-from kombu.exceptions import OperationalError
+from kombu.exceptions import ChannelError, OperationalError
 
 from rag.catalog import Catalog
 from rag.db.tables import utcnow
@@ -45,7 +45,9 @@ class Dispatcher:
             with self.app.connection_for_write() as conn:
                 declared = conn.default_channel.queue_declare(queue=self.queue, passive=True)
                 return int(declared.message_count)
-        except Exception as exc:
+        except ChannelError:  # the queue does not exist (yet): nothing is waiting in it
+            return 0
+        except (OperationalError, OSError) as exc:
             raise self._unreachable(exc) from exc
 
     def dispatch(self, items: list[tuple[str, str]]) -> int:

@@ -29,7 +29,7 @@ class InProcessWorker:
             without_heartbeat=True,
             without_mingle=True,
             without_gossip=True,
-            ready_callback=self._ready.set,
+            ready_callback=lambda *_: self._ready.set(),
             loglevel=logging.INFO,
         )
         self._thread = threading.Thread(target=self._run, name="rag-worker", daemon=True)

@@ -28,6 +28,7 @@ from rag.db.tables import (
     ItemStatus,
     JobItemRow,
     JobRow,
+    new_id,
     utcnow,
 )
 from rag.errors import ConflictError, InvalidInput, NotFoundError
@@ -192,9 +193,10 @@ class Catalog:
             incoming.path.unlink(missing_ok=True)
             return doc, False
         if doc is None:
-            doc = DocumentRow(collection_id=coll.id, source=incoming.filename, version=0)
+            doc = DocumentRow(
+                id=new_id(), collection_id=coll.id, source=incoming.filename, version=0
+            )
             session.add(doc)
-            session.flush()
         if doc.content_hash != incoming.sha256:
             doc.version += 1
         target = self.uploads_dir / coll.id / doc.id / Path(incoming.filename).name
@@ -208,6 +210,7 @@ class Catalog:
         doc.status = DocumentStatus.QUEUED
         doc.error = None
         doc.metadata_ = incoming.metadata
+        session.flush()
         return doc, True
 
     def mark_dispatched(self, items: list[tuple[str, str]]) -> None:

@@ -25,7 +25,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "RAG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT / "samples"
+SAMPLES = ROOT / "samples" / "docs"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 

