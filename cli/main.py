@@ -6,7 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cli.client import ApiError, Client, collect_files
+
+if TYPE_CHECKING:
+    from rag.config import Settings
 
 app = typer.Typer(
     help="Self-hosted RAG: ingest documents, ask questions, get cited answers.",
@@ -48,12 +51,28 @@ def serve(
 
     settings = get_settings()
     configure_logging(settings.log_level)
+    if settings.embedded_store:
+        _check_store_is_free(settings)
     uvicorn.run(
         create_app(settings),
         host=host or settings.api.host,
         port=port or settings.api.port,
         log_config=None,
     )
+
+
+def _check_store_is_free(settings: Settings) -> None:
+    """Fail with one line, before the server starts, if another process holds the store."""
+    from rag.errors import BackendUnavailable
+    from rag.factory import build_store
+
+    store = build_store(settings)
+    try:
+        store.ping()
+    except BackendUnavailable as exc:
+        _fail(exc.message)
+    finally:
+        store.close()
 
 
 @app.command()

@@ -21,7 +21,7 @@ class IngestTask(Task):  # type: ignore[misc]
         get_runtime().ingestor.fail(job_id, document_id, f"gave up after retries: {exc}")
 
 
-@celery_app.task(
+@celery_app.task(  # type: ignore[untyped-decorator]
     base=IngestTask,
     name="rag.ingest_document",
     autoretry_for=(BackendError,),

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -225,7 +225,7 @@ class Catalog:
     def undispatched(self, *, stale_before: datetime | None = None) -> list[tuple[str, str]]:
         """Queued items the broker never took, and (if given) ones sent before `stale_before`."""
         with self.db.session() as session:
-            lost = JobItemRow.dispatched_at.is_(None)
+            lost: ColumnElement[bool] = JobItemRow.dispatched_at.is_(None)
             if stale_before is not None:
                 lost = lost | (JobItemRow.dispatched_at < stale_before)
             rows = session.execute(

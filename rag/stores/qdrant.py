@@ -162,7 +162,7 @@ class QdrantStore:
             client.upsert(self._name(chunks[0].collection), points=points, wait=True)
 
     def delete_document(self, collection: str, document_id: str, *, from_index: int = 0) -> None:
-        conditions = [_match("document_id", document_id)]
+        conditions: list[qm.Condition] = [_match("document_id", document_id)]
         if from_index > 0:
             conditions.append(qm.FieldCondition(key="index", range=qm.Range(gte=from_index)))
         with self._call(f"delete from {collection}") as client:

@@ -22,14 +22,23 @@ from rag.staging import stage
 from tests.conftest import FIXTURES, SAMPLES, make_settings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
-QUESTIONS = [line.split("\t") for line in (SAMPLES.parent / "questions.tsv").read_text().splitlines()]
+QUESTIONS = [
+    line.split("\t") for line in (SAMPLES.parent / "questions.tsv").read_text().splitlines()
+]
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[FastAPI]:
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+async def app(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[FastAPI]:
     data_dir = tmp_path_factory.mktemp("api")
-    url = (f"sqlite:///{data_dir / 'rag.db'}" if request.param == "sqlite"
-           else request.getfixturevalue("postgres_url"))
+    url = (
+        f"sqlite:///{data_dir / 'rag.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
     application = create_app(make_settings(data_dir, database_url=url, api={"max_upload_mb": 1}))
     async with application.router.lifespan_context(application):
         yield application
@@ -47,13 +56,16 @@ async def demo(client: httpx.AsyncClient) -> dict[str, Any]:
     """The sample documents ingested through the queue into collection 'demo'."""
     assert (await client.post("/v1/collections", json={"name": "demo"})).status_code == 201
     files = [("files", (p.name, p.read_bytes())) for p in sorted(SAMPLES.iterdir())]
-    response = await client.post("/v1/collections/demo/documents", files=files,
-                                 data={"metadata": '{"team": "ops"}'})
+    response = await client.post(
+        "/v1/collections/demo/documents", files=files, data={"metadata": '{"team": "ops"}'}
+    )
     assert response.status_code == 202, response.text
     return await wait_for_job(client, response.json()["id"])
 
 
-async def wait_for_job(client: httpx.AsyncClient, job_id: str, timeout_s: float = 300) -> dict[str, Any]:
+async def wait_for_job(
+    client: httpx.AsyncClient, job_id: str, timeout_s: float = 300
+) -> dict[str, Any]:
     with anyio.fail_after(timeout_s):
         while True:
             job = (await client.get(f"/v1/jobs/{job_id}")).json()
@@ -93,9 +105,13 @@ async def test_query_answers_with_a_citation_to_the_right_document(
     assert answer["timings"]["retrieval_ms"] > 0 and answer["timings"]["generation_ms"] > 0
 
 
-async def test_pdf_citation_carries_the_page(client: httpx.AsyncClient, demo: dict[str, Any]) -> None:
+async def test_pdf_citation_carries_the_page(
+    client: httpx.AsyncClient, demo: dict[str, Any]
+) -> None:
     question, source, _ = QUESTIONS[2]
-    answer = (await client.post("/v1/query", json={"collection": "demo", "question": question})).json()
+    answer = (
+        await client.post("/v1/query", json={"collection": "demo", "question": question})
+    ).json()
     pages = {c["page"] for c in answer["citations"] if c["source"] == source}
     assert pages and None not in pages
 
@@ -109,30 +125,44 @@ async def test_a_question_the_documents_do_not_cover_is_not_answered(
     assert "do not answer" in answer["answer"]
 
 
-async def test_retrieve_with_filters_and_modes(client: httpx.AsyncClient, demo: dict[str, Any]) -> None:
+async def test_retrieve_with_filters_and_modes(
+    client: httpx.AsyncClient, demo: dict[str, Any]
+) -> None:
     for mode in ("dense", "sparse", "hybrid"):
-        body = {"collection": "demo", "question": "travel booking", "mode": mode,
-                "filters": {"source": "travel-policy.docx"}, "top_k": 3}
+        body = {
+            "collection": "demo",
+            "question": "travel booking",
+            "mode": mode,
+            "filters": {"source": "travel-policy.docx"},
+            "top_k": 3,
+        }
         hits = (await client.post("/v1/retrieve", json=body)).json()["hits"]
         assert hits and {h["source"] for h in hits} == {"travel-policy.docx"}
     body = {"collection": "demo", "question": "x", "filters": {"team": {"$gt": 1}}}
     assert_error(await client.post("/v1/retrieve", json=body), 422, "invalid_input")
 
 
-async def test_reuploading_unchanged_files_skips_them(client: httpx.AsyncClient, demo: dict[str, Any]) -> None:
+async def test_reuploading_unchanged_files_skips_them(
+    client: httpx.AsyncClient, demo: dict[str, Any]
+) -> None:
     path = SAMPLES / "incident-response.html"
-    response = await client.post("/v1/collections/demo/documents",
-                                 files=[("files", (path.name, path.read_bytes()))])
+    response = await client.post(
+        "/v1/collections/demo/documents", files=[("files", (path.name, path.read_bytes()))]
+    )
     job = await wait_for_job(client, response.json()["id"])
     assert job["status"] == "succeeded" and job["counts"]["skipped"] == 1
 
 
 async def test_bad_files_fail_alone_with_a_reason(client: httpx.AsyncClient) -> None:
     await client.post("/v1/collections", json={"name": "bad"})
-    files = [("files", (name, (FIXTURES / name).read_bytes()))
-             for name in ("empty.txt", "corrupt.pdf", "encrypted.pdf", "binary.txt")]
+    files = [
+        ("files", (name, (FIXTURES / name).read_bytes()))
+        for name in ("empty.txt", "corrupt.pdf", "encrypted.pdf", "binary.txt")
+    ]
     files.append(("files", ("good.md", b"# Good\n\nThe cafeteria opens at 8am.")))
-    job = await wait_for_job(client, (await client.post("/v1/collections/bad/documents", files=files)).json()["id"])
+    job = await wait_for_job(
+        client, (await client.post("/v1/collections/bad/documents", files=files)).json()["id"]
+    )
     assert job["status"] == "completed_with_errors"
     by_source = {d["source"]: d for d in job["documents"]}
     assert by_source["good.md"]["status"] == "done"
@@ -145,28 +175,52 @@ async def test_bad_files_fail_alone_with_a_reason(client: httpx.AsyncClient) -> 
 
 async def test_request_errors_are_clear(client: httpx.AsyncClient) -> None:
     await client.post("/v1/collections", json={"name": "errs"})
-    error = assert_error(await client.post("/v1/collections/errs/documents",
-                                           files=[("files", ("x.exe", b"MZ"))]), 415, "unsupported_media_type")
+    error = assert_error(
+        await client.post("/v1/collections/errs/documents", files=[("files", ("x.exe", b"MZ"))]),
+        415,
+        "unsupported_media_type",
+    )
     assert ".pdf" in error["message"] and ".docx" in error["message"]
-    assert_error(await client.post("/v1/collections/nope/documents",
-                                   files=[("files", ("a.md", b"# a"))]), 404, "not_found")
-    assert_error(await client.post("/v1/query", json={"collection": "nope", "question": "hi"}), 404, "not_found")
+    assert_error(
+        await client.post("/v1/collections/nope/documents", files=[("files", ("a.md", b"# a"))]),
+        404,
+        "not_found",
+    )
+    assert_error(
+        await client.post("/v1/query", json={"collection": "nope", "question": "hi"}),
+        404,
+        "not_found",
+    )
     assert_error(await client.get("/v1/jobs/does-not-exist"), 404, "not_found")
-    malformed = await client.post("/v1/query", content=b'{"collection": "errs", "question": ',
-                                  headers={"content-type": "application/json"})
+    malformed = await client.post(
+        "/v1/query",
+        content=b'{"collection": "errs", "question": ',
+        headers={"content-type": "application/json"},
+    )
     assert_error(malformed, 422, "validation_error")
-    assert_error(await client.post("/v1/query", json={"collection": "errs"}), 422, "validation_error")
+    assert_error(
+        await client.post("/v1/query", json={"collection": "errs"}), 422, "validation_error"
+    )
     big = io.BytesIO(b"a" * (2 * 2**20))
-    assert_error(await client.post("/v1/collections/errs/documents",
-                                   files=[("files", ("big.txt", big))]), 413, "payload_too_large")
+    assert_error(
+        await client.post("/v1/collections/errs/documents", files=[("files", ("big.txt", big))]),
+        413,
+        "payload_too_large",
+    )
     assert_error(await client.post("/v1/collections", json={"name": "errs"}), 409, "conflict")
     assert_error(await client.get("/v1/no-such-route"), 404, "not_found")
 
 
 async def test_delete_document_removes_its_vectors(client: httpx.AsyncClient, app: FastAPI) -> None:
     await client.post("/v1/collections", json={"name": "del"})
-    response = await client.post("/v1/collections/del/documents/text", json={"documents": [
-        {"source": "notes/parking", "text": "Visitor parking is behind building C."}]})
+    response = await client.post(
+        "/v1/collections/del/documents/text",
+        json={
+            "documents": [
+                {"source": "notes/parking", "text": "Visitor parking is behind building C."}
+            ]
+        },
+    )
     job = await wait_for_job(client, response.json()["id"])
     doc_id = job["documents"][0]["document_id"]
     store = app.state.runtime.store
@@ -178,12 +232,18 @@ async def test_delete_document_removes_its_vectors(client: httpx.AsyncClient, ap
     assert_error(await client.get("/v1/collections/del"), 404, "not_found")
 
 
-async def test_broker_down_refuses_uploads_with_503(client: httpx.AsyncClient, app: FastAPI) -> None:
+async def test_broker_down_refuses_uploads_with_503(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
     await client.post("/v1/collections", json={"name": "down"})
-    dead = Dispatcher(_dead_broker(), app.state.runtime.catalog, queue="unused", redispatch_after_s=60)
+    dead = Dispatcher(
+        _dead_broker(), app.state.runtime.catalog, queue="unused", redispatch_after_s=60
+    )
     app.dependency_overrides[get_dispatcher] = lambda: dead
     try:
-        response = await client.post("/v1/collections/down/documents", files=[("files", ("a.md", b"# a"))])
+        response = await client.post(
+            "/v1/collections/down/documents", files=[("files", ("a.md", b"# a"))]
+        )
     finally:
         app.dependency_overrides.clear()
     error = assert_error(response, 503, "backend_unavailable")
@@ -191,11 +251,17 @@ async def test_broker_down_refuses_uploads_with_503(client: httpx.AsyncClient, a
     assert (await client.get("/v1/collections/down/documents")).json() == []
 
 
-async def test_accepted_work_survives_a_broker_outage(client: httpx.AsyncClient, app: FastAPI, tmp_path: Path) -> None:
+async def test_accepted_work_survives_a_broker_outage(
+    client: httpx.AsyncClient, app: FastAPI, tmp_path: Path
+) -> None:
     runtime = app.state.runtime
     await client.post("/v1/collections", json={"name": "outage"})
-    staged = stage(io.BytesIO(b"# Badges\n\nBadges are renewed every March."), "badges.md",
-                   tmp_path, max_bytes=2**20)
+    staged = stage(
+        io.BytesIO(b"# Badges\n\nBadges are renewed every March."),
+        "badges.md",
+        tmp_path,
+        max_bytes=2**20,
+    )
     submission = runtime.catalog.submit("outage", [staged])
     dead = Dispatcher(_dead_broker(), runtime.catalog, queue="unused", redispatch_after_s=60)
     with pytest.raises(BackendUnavailable):
@@ -210,7 +276,14 @@ async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     ready = await client.get("/readyz")
     assert ready.status_code == 200, ready.text
-    assert set(ready.json()["checks"]) >= {"database", "broker", "store", "embedder", "generator", "worker"}
+    assert set(ready.json()["checks"]) >= {
+        "database",
+        "broker",
+        "store",
+        "embedder",
+        "generator",
+        "worker",
+    }
     assert "/v1/query" in (await client.get("/openapi.json")).json()["paths"]
 
 

@@ -19,7 +19,9 @@ class _NullStore:
 
     def ensure_collection(self, collection: str, dimension: int) -> None: ...
     def drop_collection(self, collection: str) -> None: ...
-    def delete_document(self, collection: str, document_id: str, *, from_index: int = 0) -> None: ...
+    def delete_document(
+        self, collection: str, document_id: str, *, from_index: int = 0
+    ) -> None: ...
 
 
 @pytest.fixture
@@ -38,8 +40,9 @@ def catalog(database_url: str, tmp_path: Path) -> Iterator[Catalog]:
 def _file(tmp_path: Path, name: str, content: bytes) -> IncomingFile:
     path = tmp_path / f"staged-{hashlib.md5(content + name.encode()).hexdigest()}"
     path.write_bytes(content)
-    return IncomingFile(path=path, filename=name, size=len(content),
-                        sha256=hashlib.sha256(content).hexdigest())
+    return IncomingFile(
+        path=path, filename=name, size=len(content), sha256=hashlib.sha256(content).hexdigest()
+    )
 
 
 def test_collections_lifecycle(catalog: Catalog) -> None:

@@ -1,4 +1,4 @@
-"""The Qdrant store against the real engine: embedded by default, a server when QDRANT_URL is set."""
+"""The Qdrant store on the real engine: embedded by default, a server when QDRANT_URL is set."""
 
 from __future__ import annotations
 
@@ -38,11 +38,21 @@ def store(tmp_path: Path, embedder) -> Iterator[QdrantStore]:  # type: ignore[no
     store.ensure_collection("docs", embedder.dimension)
     for doc, texts in TEXTS.items():
         chunks = [
-            Chunk(id=chunk_id(doc, i), document_id=doc, collection="docs", index=i, text=t,
-                  source=f"{doc}.md", title=doc, metadata={"team": "eng" if doc == "a" else "ops"})
+            Chunk(
+                id=chunk_id(doc, i),
+                document_id=doc,
+                collection="docs",
+                index=i,
+                text=t,
+                source=f"{doc}.md",
+                title=doc,
+                metadata={"team": "eng" if doc == "a" else "ops"},
+            )
             for i, t in enumerate(texts)
         ]
-        store.upsert(chunks, embedder.embed_documents(texts), [sparse.encode_document(t) for t in texts])
+        store.upsert(
+            chunks, embedder.embed_documents(texts), [sparse.encode_document(t) for t in texts]
+        )
     yield store
     store.drop_collection("docs")
     store.close()
@@ -52,8 +62,9 @@ def _search(store: QdrantStore, embedder, question: str, **kwargs):  # type: ign
     sparse = Bm25Encoder()
     kwargs.setdefault("mode", "hybrid")
     kwargs.setdefault("limit", 4)
-    return store.search("docs", dense=embedder.embed_query(question),
-                        sparse=sparse.encode_query(question), **kwargs)
+    return store.search(
+        "docs", dense=embedder.embed_query(question), sparse=sparse.encode_query(question), **kwargs
+    )
 
 
 @pytest.mark.parametrize("mode", ["dense", "sparse", "hybrid"])
@@ -84,8 +95,13 @@ def test_upsert_is_idempotent_and_delete_removes_a_tail(store: QdrantStore, embe
 def test_collections_are_isolated(store: QdrantStore, embedder) -> None:  # type: ignore[no-untyped-def]
     store.ensure_collection("other", embedder.dimension)
     try:
-        hits = store.search("other", dense=embedder.embed_query("Rust"),
-                            sparse=Bm25Encoder().encode_query("Rust"), mode="hybrid", limit=5)
+        hits = store.search(
+            "other",
+            dense=embedder.embed_query("Rust"),
+            sparse=Bm25Encoder().encode_query("Rust"),
+            mode="hybrid",
+            limit=5,
+        )
         assert hits == []
     finally:
         store.drop_collection("other")
@@ -95,10 +111,15 @@ def test_embedded_store_held_by_another_process_gives_a_clear_error(tmp_path: Pa
     if make_settings(tmp_path).qdrant.url:
         pytest.skip("the lock only exists for the embedded store")
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys,time; from qdrant_client import QdrantClient; "
-         f"c = QdrantClient(path={str(tmp_path / 'q')!r}); print('ok', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import time; from qdrant_client import QdrantClient; "
+            f"c = QdrantClient(path={str(tmp_path / 'q')!r}); "
+            "print('ok', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"

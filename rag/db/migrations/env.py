@@ -9,7 +9,9 @@ from sqlalchemy import create_engine
 from rag.db.tables import Base
 
 config = context.config
-engine = config.attributes.get("engine") or create_engine(config.get_main_option("sqlalchemy.url"))
+engine = config.attributes.get("engine") or create_engine(
+    config.get_main_option("sqlalchemy.url") or ""
+)
 
 with engine.begin() as connection:
     context.configure(
