@@ -66,7 +66,11 @@ class Answerer:
         generation = self.generator.generate(prompt)
         generation_ms = (time.perf_counter() - gen_start) * 1000
         grounding = attribute(
-            generation.text, relevant, self.embedder, threshold=self.support_threshold
+            generation.text,
+            relevant,
+            self.embedder,
+            threshold=self.support_threshold,
+            question=question,
         )
         return Answer(
             question=question,

@@ -63,7 +63,7 @@ class RetrievalSettings(BaseModel):
         description="Below this cosine similarity of the best passage, abstain without a model.",
     )
     support_threshold: float = Field(
-        default=0.5, description="How well an answer sentence must match a passage to cite it."
+        default=0.45, description="How well an answer sentence must match a passage to cite it."
     )
 
 

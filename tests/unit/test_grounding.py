@@ -141,6 +141,10 @@ def test_an_invented_sentence_is_dropped_and_the_supported_one_kept(
         ("Tokyo.", "What is the capital of Japan?"),
         # A passage mentions Paris, but not as anybody's capital.
         ("Paris is the capital.", "What is the capital of France?"),
+        # The words are in a passage, in a sentence about something else.
+        ("The engineering firm.", "Who approves restores?"),
+        # Stitched from two passages: "every 15 minutes" and "30 days".
+        ("15 days.", "How long are backups kept?"),
     ],
 )
 def test_an_answer_no_passage_supports_is_not_answerable(

