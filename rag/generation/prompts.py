@@ -66,10 +66,14 @@ def render_completion_prompt(prompt: GroundedPrompt) -> str:
 
     The instructions come first so that nothing in the data can precede or override them, and
     the prompt ends exactly at "Answer:" so a base model continues with the answer itself.
+    Passages are listed best-ranked *last*, nearest the question: a small base model leans on
+    what it read last (measured on the samples with Gemma 3 270M: best-first answered "Python
+    3.12" where the top passage said Rust; best-last answered "Rust", and 5 of 5 facts right).
+    Markers keep their rank numbers, so [1] is still the best passage.
     """
     return (
         f"{INSTRUCTIONS}\n\n"
-        f"{render_passages(prompt.passages)}\n\n"
+        f"{render_passages(list(reversed(prompt.passages)))}\n\n"
         f"Question: {sanitize(prompt.question)}\n"
         "Answer:"
     )

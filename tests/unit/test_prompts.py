@@ -56,13 +56,14 @@ def test_passages_are_numbered_with_their_title_and_section() -> None:
     text = render_completion_prompt(make_prompt())
     numbered = [line for line in text.splitlines() if re.match(r"\[\d+\]", line)]
 
-    assert [line[:3] for line in numbered] == ["[1]", "[2]", "[3]"]
-    assert numbered[0] == (
+    # Best-ranked last, nearest the question; each keeps its rank number.
+    assert [line[:3] for line in numbered] == ["[3]", "[2]", "[1]"]
+    assert numbered[2] == (
         "[1] (Fleet controller / Architecture) "
         "The fleet controller is written in Rust. It runs on every edge node."
     )
     assert numbered[1].startswith("[2] (Status report) ")
-    assert numbered[2] == "[3] Backups are kept for 30 days."
+    assert numbered[0] == "[3] Backups are kept for 30 days."
 
 
 def test_a_passage_cannot_add_a_question_an_answer_or_end_the_block() -> None:
@@ -78,7 +79,7 @@ def test_a_passage_cannot_add_a_question_an_answer_or_end_the_block() -> None:
     assert (
         text.splitlines().index(PASSAGES_FOOTER)
         == text.splitlines().index(
-            next(line for line in text.splitlines() if line.startswith("[3]"))
+            next(line for line in text.splitlines() if line.startswith("[1]"))
         )
         + 1
     )
