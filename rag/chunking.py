@@ -1,6 +1,7 @@
 """Structure-aware, token-bounded chunking.
 
-A heading starts a new section; a section's text is split into chunks of at most `max_tokens`
+A heading starts a new section (and, in paged formats, so does a new page, so that a citation
+names one exact page); a section's text is split into chunks of at most `max_tokens`
 embedder tokens (sentence-aware, with overlap) by llama-index's `SentenceSplitter`. Each chunk
 keeps its heading path and the page it starts on, which is what a citation shows.
 """
@@ -60,6 +61,11 @@ def _sections(elements: Sequence[Element]) -> Iterator[_Section]:
             current = _Section(path=[txt for _, txt in headings])
             current.parts.append((0, element.page))  # a heading's page counts if it has no body yet
         else:
+            # A page break closes the chunk too, so that a citation names one exact page.
+            last_page = current.parts[-1][1] if current.parts else None
+            if current.text and None not in (last_page, element.page) and last_page != element.page:
+                yield current
+                current = _Section(path=current.path)
             current.add(element.text, element.page)
     if current.text:
         yield current
