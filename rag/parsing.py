@@ -19,7 +19,7 @@ from itertools import zip_longest
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
-from rag.errors import RagError, UnreadableDocument, UnsupportedDocument
+from rag.errors import BackendError, RagError, UnreadableDocument, UnsupportedDocument
 from rag.models import Element, ElementKind
 
 if TYPE_CHECKING:
@@ -95,6 +95,10 @@ def parse_file(path: Path, *, filename: str | None = None) -> list[Element]:
         raw = _partition_text(fmt, text) if data is not None else _partition_binary(fmt, path)
     except RagError:
         raise
+    except ImportError as exc:  # a broken install, not a broken document: say so
+        raise BackendError(
+            f"{fmt} support is not installed ({exc}); run `make setup`", backend="parser"
+        ) from exc
     except Exception as exc:
         if type(exc).__name__ in {"PDFPasswordIncorrect", "PDFEncryptionError"}:
             raise UnreadableDocument(_ENCRYPTED) from exc

