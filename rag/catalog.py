@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from rag.db.session import Database
 from rag.db.tables import (
@@ -36,6 +36,8 @@ from rag.models import CollectionInfo, DocumentInfo, JobDocument, JobInfo
 from rag.parsing import detect_format
 from rag.stores import VectorStore
 
+# A job's items and their documents in two extra queries, not one query per item.
+_WITH_ITEMS = [selectinload(JobRow.items).selectinload(JobItemRow.document)]
 COLLECTION_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
@@ -237,7 +239,7 @@ class Catalog:
 
     def get_job(self, job_id: str) -> JobInfo:
         with self.db.session() as session:
-            job = session.get(JobRow, job_id)
+            job = session.get(JobRow, job_id, options=_WITH_ITEMS)
             if job is None:
                 raise NotFoundError(f"job {job_id!r} not found")
             coll = session.get(CollectionRow, job.collection_id)
@@ -245,7 +247,7 @@ class Catalog:
 
     def list_jobs(self, *, collection: str | None = None, limit: int = 20) -> list[JobInfo]:
         with self.db.session() as session:
-            query = select(JobRow, CollectionRow.name).join(CollectionRow)
+            query = select(JobRow, CollectionRow.name).join(CollectionRow).options(*_WITH_ITEMS)
             if collection:
                 query = query.where(CollectionRow.name == collection)
             rows = session.execute(query.order_by(JobRow.created_at.desc()).limit(limit))
