@@ -1,0 +1,187 @@
+"""Ingest throughput end to end (REST upload → Redis queue → in-process worker → Qdrant) versus a
+raw `SentenceTransformer.encode` of the same chunks, plus where the pipeline's time goes.
+
+    .venv/bin/python bench/ingest.py [--docs 100] [--source scifact|samples] [--batch 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import _common as c
+
+c.prepare_env()  # before any api/ingest/rag import
+
+
+def build_scifact_docs(folder: Path, n_docs: int, min_words: int, max_words: int) -> list[Path]:
+    """Group consecutive abstracts into documents of about min..max words; alternate .md/.txt."""
+    abstracts = c.load_jsonl(c.SCIFACT / "corpus.jsonl")
+    paths: list[Path] = []
+    group: list[dict[str, Any]] = []
+    words = 0
+    for abstract in abstracts:
+        n = len(abstract["text"].split())
+        if group and words + n > max_words:
+            group, words = [], 0  # would overshoot: start over from this abstract
+        group.append(abstract)
+        words += n
+        if words < min_words:
+            continue
+        markdown = len(paths) % 2 == 0
+        parts = [
+            f"# {a['title']}\n\n{a['text']}" if markdown else f"{a['title']}\n\n{a['text']}"
+            for a in group
+        ]
+        path = folder / f"scifact-{len(paths):04d}.{'md' if markdown else 'txt'}"
+        path.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
+        paths.append(path)
+        group, words = [], 0
+        if len(paths) == n_docs:
+            break
+    return paths
+
+
+async def pipeline(client: Any, files: list[Path], batch: int) -> tuple[float, list[Any]]:
+    """Upload in batches, wait for every job. Returns (wall seconds, jobs)."""
+    start = time.perf_counter()
+    job_ids = []
+    for group in c.batched(files, batch):
+        form = [("files", (p.name, p.read_bytes())) for p in group]
+        response = await client.post("/v1/collections/bench/documents", files=form)
+        response.raise_for_status()
+        job_ids.append(response.json()["id"])
+    uploaded = time.perf_counter() - start
+    jobs = await c.wait_for_jobs(client, job_ids)
+    wall = time.perf_counter() - start
+    print(f"uploads accepted in {uploaded:.2f}s ({len(job_ids)} requests)")
+    return wall, jobs
+
+
+def rechunk(rt: Any, files: list[Path], sw: c.Stopwatch) -> list[list[Any]]:
+    """Parse and chunk each document as the worker does (chunk ids as if in collection "steps")."""
+    from rag.parsing import parse_file
+
+    per_doc = []
+    for i, path in enumerate(files):
+        with sw("parse"):
+            elements = parse_file(path, filename=path.name)
+        with sw("chunk"):
+            per_doc.append(
+                rt.chunker.chunk(
+                    elements, document_id=f"d{i}", collection="steps", source=path.name, title=""
+                )
+            )
+    return per_doc
+
+
+def index_steps(rt: Any, per_doc: list[list[Any]], sw: c.Stopwatch) -> None:
+    """Embed, sparse-encode and upsert one document at a time, into a scratch store collection."""
+    for chunks in per_doc:
+        texts = [chunk.embedding_text() for chunk in chunks]
+        with sw("embed (per document)"):
+            dense = rt.embedder.embed_documents(texts)
+        with sw("sparse"):
+            sparse = [rt.sparse.encode_document(text) for text in texts]
+        with sw("upsert"):
+            rt.store.ensure_collection("steps", len(dense[0]))
+            rt.store.upsert(chunks, dense, sparse)
+        with sw("delete stale tail"):
+            rt.store.delete_document("steps", chunks[0].document_id, from_index=len(chunks))
+    rt.store.drop_collection("steps")
+
+
+def raw_encode(rt: Any, texts: list[str]) -> float:
+    """Chunks/s of one `model.encode` call over all texts, as the embedder calls it."""
+    start = time.perf_counter()
+    rt.embedder.model.encode(
+        texts,
+        batch_size=rt.embedder.batch_size,
+        normalize_embeddings=True,
+        convert_to_numpy=True,
+        show_progress_bar=False,
+    )
+    return len(texts) / (time.perf_counter() - start)
+
+
+async def run(args: argparse.Namespace, data_dir: Path) -> None:
+    docs_dir = data_dir / "docs"
+    docs_dir.mkdir()
+    if args.source == "samples":
+        files = [Path(shutil.copy(p, docs_dir)) for p in sorted(c.SAMPLES.iterdir())]
+    else:
+        files = build_scifact_docs(docs_dir, args.docs, args.min_words, args.max_words)
+    words = [len(p.read_text(errors="ignore").split()) for p in files]
+    print(f"{len(files)} documents from {args.source}: {sum(words)} words", end="")
+    print(f" ({min(words)}-{max(words)} per document); queue {c.QUEUE}")
+
+    started = time.perf_counter()
+    async with c.running_app(c.bench_settings(data_dir / "rag")) as (app, client):
+        rt = app.state.runtime
+        print(f"app up in {time.perf_counter() - started:.1f}s; store {rt.store.location}")
+        for name in ("warmup", "bench"):  # creating a collection loads the embedding model
+            (await client.post("/v1/collections", json={"name": name})).raise_for_status()
+        t = time.perf_counter()  # one small job first: parser imports, first torch call
+        form = [("files", (files[0].name, files[0].read_bytes()))]
+        warm = await client.post("/v1/collections/warmup/documents", files=form)
+        await c.wait_for_jobs(client, [warm.json()["id"]])
+        print(f"warm-up job (1 document, not counted): {time.perf_counter() - t:.1f}s")
+
+        sw = c.Stopwatch()
+        per_doc = rechunk(rt, files, sw)
+        texts = [chunk.embedding_text() for chunks in per_doc for chunk in chunks]
+        c.header(
+            f"baseline: raw model.encode of the same chunks, batch_size={rt.embedder.batch_size}"
+        )
+        raw_before = raw_encode(rt, texts)
+        print(f"raw encode (before the pipeline): {len(texts)} chunks, {raw_before:.2f} chunks/s")
+
+        c.header("pipeline: REST upload → queue → worker (parse, chunk, embed, upsert)")
+        wall, jobs = await pipeline(client, files, args.batch)
+        listing = (await client.get("/v1/collections/bench/documents?limit=1000")).json()
+        chunks = sum(d["chunk_count"] for d in listing)
+        failed = sum(j["counts"]["failed"] for j in jobs)
+        print(f"{len(listing)} documents, {chunks} chunks, {failed} failed, wall {wall:.1f}s")
+        print(f"pipeline: {len(files) / wall:.2f} documents/s, {chunks / wall:.2f} chunks/s")
+
+        c.header("same documents, same steps, timed one by one in this process (worker idle)")
+        index_steps(rt, per_doc, sw)
+        steps = sum(sw.totals.values())
+        for stage, seconds in sw.totals.items():
+            print(f"  {stage:22s} {seconds:7.2f}s  {100 * seconds / steps:5.1f}%")
+        print(f"  {'sum of steps':22s} {steps:7.2f}s  ({len(texts)} chunks re-chunked)")
+        print(f"  pipeline wall - sum of steps (queue, DB, HTTP, polling): {wall - steps:.2f}s")
+
+        raw_after = raw_encode(rt, texts)
+        print(f"\nraw encode (after the pipeline): {raw_after:.2f} chunks/s")
+        raw = (raw_before + raw_after) / 2
+        ratio = (chunks / wall) / raw
+        verdict = "meets" if ratio >= 0.8 else "below"
+        print(
+            f"ratio pipeline / raw encode (mean of both) = {ratio:.2f} ({verdict} the 0.8 target)",
+            end="",
+        )
+        lo, hi = sorted(chunks / wall / r for r in (raw_before, raw_after))
+        print(f"; {lo:.2f}-{hi:.2f} against either raw run")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=100, help="SciFact documents to build")
+    parser.add_argument("--source", choices=("scifact", "samples"), default="scifact")
+    parser.add_argument("--batch", type=int, default=16, help="files per upload request")
+    parser.add_argument("--min-words", type=int, default=300)
+    parser.add_argument("--max-words", type=int, default=600)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    with c.scratch_dir("rag-bench-ingest") as data_dir:
+        asyncio.run(run(args, data_dir))
+    print(f"\ntotal run time {time.perf_counter() - started:.0f}s")
+
+
+if __name__ == "__main__":
+    main()
