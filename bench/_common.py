@@ -53,10 +53,11 @@ def scratch_dir(prefix: str) -> Iterator[Path]:
 
 def bench_settings(data_dir: Path, **overrides: Any) -> Settings:
     """Scratch data folder, SQLite, embedded worker on our own queue, our own collection prefix."""
-    from rag.config import Settings
+    from rag.config import Settings, WorkerSettings
 
     overrides.setdefault("database_url", f"sqlite:///{data_dir / 'rag.db'}")
-    settings = Settings(data_dir=data_dir, worker={"embedded": True, "queue": QUEUE}, **overrides)
+    worker = WorkerSettings(embedded=True, queue=QUEUE)
+    settings = Settings(data_dir=data_dir, worker=worker, **overrides)
     settings.qdrant.collection_prefix = f"bench{RUN_ID}_"
     return settings
 
