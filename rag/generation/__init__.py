@@ -1,10 +1,34 @@
-"""The `Generator` role: a grounded prompt in, a model's text out."""
+"""The `Generator` role: a grounded prompt in, a model's text out, whole or as a stream.
+
+A stream yields `TextDelta`s as the model writes, then exactly one `Done` carrying the whole
+`Generation`, whose text is the concatenation of the deltas. Closing the iterator early (the
+consumer went away) closes the backend's stream too: the HTTP response, or llama.cpp's loop.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Generator as PyGenerator
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Protocol
 
+from rag.errors import GenerationError
 from rag.models import Generation, GroundedPrompt
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    generation: Generation
+
+
+StreamEvent = TextDelta | Done
+# A generator, not just an iterator: `close()` is how a consumer that went away cancels.
+EventStream = PyGenerator[StreamEvent, None, None]
 
 
 class Generator(Protocol):
@@ -15,6 +39,57 @@ class Generator(Protocol):
 
     def generate(self, prompt: GroundedPrompt) -> Generation: ...
 
+    def stream(self, prompt: GroundedPrompt) -> EventStream: ...
+
     def ping(self) -> None:
         """Raise `BackendUnavailable` when the model cannot answer."""
         ...
+
+
+def collect(events: Iterable[StreamEvent]) -> Generation:
+    """The `Generation` a stream ends with; how `generate` is built on `stream`."""
+    for event in events:
+        if isinstance(event, Done):
+            return event.generation
+    raise GenerationError("the stream ended without a final generation")
+
+
+class TrimmedText:
+    """Turns raw deltas into ones whose concatenation equals the stripped full text.
+
+    Answers are stored stripped, so leading whitespace is dropped and trailing whitespace is held
+    back until more text follows it; what is held back at the end is never sent.
+    """
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self._pending = ""
+
+    def push(self, raw: str) -> str:
+        """The part of `raw` that can be sent now (maybe empty)."""
+        if not self._parts and not self._pending:
+            raw = raw.lstrip()
+        text = self._pending + raw
+        body = text.rstrip()
+        self._pending = text[len(body) :]
+        if body:
+            self._parts.append(body)
+        return body
+
+    @property
+    def text(self) -> str:
+        return "".join(self._parts)
+
+
+def normalize_finish_reason(reason: str | None) -> str | None:
+    """Each vendor's stop reason in OpenAI's words: `stop`, `length`, `content_filter`..."""
+    if reason is None:
+        return None
+    lowered = reason.lower()
+    if lowered in {"end_turn", "stop_sequence", "stop", "eos"}:
+        return "stop"
+    if lowered in {"max_tokens", "length"}:
+        return "length"
+    if lowered in {"safety", "recitation", "blocklist", "prohibited_content", "refusal"}:
+        return "content_filter"
+    return lowered

@@ -13,11 +13,12 @@ import os
 import re
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from rag.errors import BackendUnavailable, GenerationError, InvalidInput
+from rag.generation import Done, EventStream, TextDelta, TrimmedText
 from rag.generation.prompts import render_chat_messages, render_completion_prompt
 from rag.models import Generation, GroundedPrompt, Passage
 
@@ -388,4 +389,48 @@ class LlamaCppGenerator:
             prompt_tokens=int(usage.get("prompt_tokens", len(tokens))),
             completion_tokens=int(usage.get("completion_tokens", 0)),
             finish_reason=choice.get("finish_reason"),
+        )
+
+    def stream(self, prompt: GroundedPrompt) -> EventStream:
+        """Tokens as llama.cpp samples them. The model stays locked until the stream ends or is
+        closed; closing it early stops the sampling loop at the next token."""
+        with self._generate_lock:
+            llm = self._model()
+            model_id = self.model_id
+            _, tokens, stops = self._fit(llm, prompt)
+            text = TrimmedText()
+            raw: list[str] = []
+            finish: str | None = None
+            try:
+                chunks: Iterator[Any] = llm.create_completion(  # type: ignore[assignment]
+                    tokens,
+                    max_tokens=self._completion_budget(prompt),
+                    temperature=self.temperature,
+                    stop=stops,
+                    seed=0,
+                    stream=True,
+                )
+                try:
+                    for chunk in chunks:
+                        choice = chunk["choices"][0]
+                        raw.append(str(choice["text"]))
+                        finish = choice.get("finish_reason") or finish
+                        piece = text.push(raw[-1])
+                        if piece:
+                            yield TextDelta(piece)
+                finally:
+                    chunks.close()  # type: ignore[attr-defined]
+            except (RuntimeError, ValueError) as exc:
+                raise GenerationError(f"llama.cpp failed to generate: {exc}") from exc
+            # A stream reports no usage; the sampled text re-tokenised is the count.
+            sampled = "".join(raw).encode("utf-8")
+            completion_tokens = len(llm.tokenize(sampled, add_bos=False, special=False))
+        yield Done(
+            Generation(
+                text=text.text,
+                model=model_id,
+                prompt_tokens=len(tokens),
+                completion_tokens=completion_tokens,
+                finish_reason=finish,
+            )
         )
