@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.errors import (
+    AllModelsFailed,
     BackendError,
     ConflictError,
     DocumentTooLarge,
@@ -53,6 +54,8 @@ def _rag_error(_request: Request, exc: Exception) -> JSONResponse:
     extra: dict[str, object] = {}
     if isinstance(exc, RateLimited):
         headers = {"Retry-After": str(max(1, round(exc.retry_after_s)))}
+    if isinstance(exc, AllModelsFailed):
+        extra["tried"] = [{"model": m, "error": e} for m, e in exc.attempts]
     if isinstance(exc, BackendError):
         extra["backend"] = exc.backend
         log.warning("backend error: %s", exc.message)

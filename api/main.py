@@ -11,13 +11,13 @@ from fastapi.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import error_response, install_error_handlers
-from api.routers import collections, documents, health, jobs, search
+from api.routers import collections, documents, health, jobs, models, search
 from ingest.celery_app import celery_app
 from ingest.dispatch import Dispatcher, Relay
 from ingest.worker import InProcessWorker
 from rag import __version__
 from rag.config import Settings, get_settings
-from rag.factory import build_runtime, install_runtime
+from rag.factory import build_runtime, install_runtime, load_models
 
 log = logging.getLogger("api")
 
@@ -43,6 +43,8 @@ class BodyLimit:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    # A bad model catalog or a missing API key stops the service here, with one line.
+    load_models(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -88,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     # Multipart framing adds a little to the files themselves.
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + (1 << 20))
-    for module in (health, collections, documents, jobs, search):
+    for module in (health, collections, documents, jobs, search, models):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

@@ -6,8 +6,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from rag.config import RetrievalMode
+from rag.generation.catalog import Policy
+from rag.generation.router import RouteRequest
 from rag.models import ScoredChunk
+from rag.retrieval import SearchOptions
 
 
 class CollectionCreate(BaseModel):
@@ -27,16 +29,57 @@ class TextDocuments(BaseModel):
     documents: list[TextDocument] = Field(min_length=1)
 
 
-class SearchRequest(BaseModel):
+class SearchRequest(SearchOptions):
+    """Unset options take the service's configured defaults."""
+
     collection: str
     question: str = Field(min_length=1)
-    top_k: int | None = Field(default=None, ge=1, description="Default from settings.")
-    mode: RetrievalMode | None = Field(default=None, description="dense, sparse or hybrid.")
-    filters: dict[str, Any] | None = Field(
+
+
+class QueryRequest(SearchRequest):
+    """A question to answer; `model` or `policy` steer which model answers (GET /v1/models)."""
+
+    model: str | None = Field(default=None, description="A catalog model by name.")
+    policy: str | Policy | None = Field(
         default=None,
-        description='Equality or any-of on chunk fields or metadata: {"source": "a.pdf", '
-        '"team": ["hr", "legal"]}',
+        description='A policy name, or one inline: {"sensitivity": "private", "max_cost_usd": '
+        '0.01, "max_latency_ms": 2000, "quality": "balanced", "models": ["local", "gpt"]}.',
     )
+    stream: bool = Field(
+        default=False,
+        description="Server-Sent Events: `token` events, then `answer` (or `error`).",
+    )
+
+    def route_request(self) -> RouteRequest | None:
+        if self.model is None and self.policy is None:
+            return None
+        return RouteRequest(model=self.model, policy=self.policy)
+
+
+class BreakerInfo(BaseModel):
+    state: str = Field(description="closed, open or half_open.")
+    consecutive_failures: int
+    retry_in_s: float = Field(description="Seconds before the model is tried again.")
+
+
+class ModelInfo(BaseModel):
+    name: str
+    backend: str
+    model: str | None = Field(description="The pinned model version it answers as.")
+    self_hosted: bool
+    max_sensitivity: str
+    quality: str
+    context_window: int
+    input_usd_per_mtok: float
+    output_usd_per_mtok: float
+    latency_ms: float | None
+    breaker: BreakerInfo
+
+
+class ModelList(BaseModel):
+    default_policy: str
+    policies: dict[str, Policy]
+    models: list[ModelInfo]
 
 
 class Hit(BaseModel):

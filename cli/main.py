@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cli.client import ApiError, Client, collect_files
+from cli.eval import eval_app
 
 if TYPE_CHECKING:
     from rag.config import Settings
@@ -25,9 +26,17 @@ app = typer.Typer(
 )
 console = Console()
 err = Console(stderr=True)
+app.add_typer(eval_app, name="eval")
 
 ApiUrl = Annotated[str, typer.Option("--api-url", envvar="RAG_API_URL", help="Service URL.")]
 Collection = Annotated[str, typer.Option("--collection", "-c", help="Collection name.")]
+Filters = Annotated[
+    str | None,
+    typer.Option(
+        "--filter", help='JSON, e.g. \'{"team": ["hr"], "published": {"gte": "2024-01-01"}}\'.'
+    ),
+]
+Mode = Annotated[str | None, typer.Option(help="dense, sparse or hybrid.")]
 DEFAULT_URL = "http://127.0.0.1:8000"
 UPLOAD_BATCH = 16
 
@@ -35,6 +44,17 @@ UPLOAD_BATCH = 16
 def _fail(message: str) -> None:
     err.print(f"[red]error:[/red] {message}")
     raise typer.Exit(1)
+
+
+def _search_body(collection: str, question: str, **options: Any) -> dict[str, Any]:
+    raw = options.pop("filters", None)
+    body = {"collection": collection, "question": question, **options}
+    if raw:
+        try:
+            body["filters"] = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            _fail(f"--filter is not valid JSON: {exc}")
+    return body
 
 
 @app.command()
@@ -47,14 +67,19 @@ def serve(
 
     from api.main import create_app
     from rag.config import get_settings
+    from rag.errors import ConfigError
     from rag.logs import configure_logging
 
     settings = get_settings()
     configure_logging(settings.log_level)
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:
+        _fail(exc.message)
     if settings.embedded_store:
         _check_store_is_free(settings)
     uvicorn.run(
-        create_app(settings),
+        app,
         host=host or settings.api.host,
         port=port or settings.api.port,
         log_config=None,
@@ -176,11 +201,13 @@ def query(
     question: str,
     collection: Collection = "default",
     top_k: Annotated[int | None, typer.Option(help="Passages to retrieve.")] = None,
+    mode: Mode = None,
+    filters: Filters = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw response.")] = False,
     api_url: ApiUrl = DEFAULT_URL,
 ) -> None:
     """Ask a question; print the answer with its citations."""
-    body = {"collection": collection, "question": question, "top_k": top_k}
+    body = _search_body(collection, question, top_k=top_k, mode=mode, filters=filters)
     try:
         answer = Client(api_url).request("POST", "/v1/query", json=body)
     except ApiError as exc:
@@ -208,19 +235,21 @@ def retrieve(
     question: str,
     collection: Collection = "default",
     top_k: Annotated[int, typer.Option(help="Chunks to return.")] = 5,
-    mode: Annotated[str | None, typer.Option(help="dense, sparse or hybrid.")] = None,
+    mode: Mode = None,
+    filters: Filters = None,
     api_url: ApiUrl = DEFAULT_URL,
 ) -> None:
-    """Show the chunks a question retrieves, with scores."""
-    body = {"collection": collection, "question": question, "top_k": top_k, "mode": mode}
+    """Show the chunks a question retrieves: rank score, and cosine similarity to the question."""
+    body = _search_body(collection, question, top_k=top_k, mode=mode, filters=filters)
     try:
         result = Client(api_url).request("POST", "/v1/retrieve", json=body)
     except ApiError as exc:
         _fail(str(exc))
-    table = Table("score", "source", "section / page", "text")
+    table = Table("score", "similarity", "source", "section / page", "text")
     for hit in result["hits"]:
         where = " · ".join(str(x) for x in (hit["section"], hit["page"]) if x)
-        table.add_row(f"{hit['score']:.3f}", hit["source"], where, hit["text"][:120])
+        similarity = "" if hit["similarity"] is None else f"{hit['similarity']:.3f}"
+        table.add_row(f"{hit['score']:.3f}", similarity, hit["source"], where, hit["text"][:120])
     console.print(table)
 
 

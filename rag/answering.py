@@ -8,16 +8,47 @@ supported by a passage we sent (checked by `rag.grounding`) to survive into the 
 from __future__ import annotations
 
 import time
+from collections.abc import Generator as PyGenerator
+from dataclasses import dataclass
 
-from rag.config import RetrievalMode
 from rag.embedding import Embedder
-from rag.generation import Generator
+from rag.errors import GenerationError, InvalidInput
+from rag.generation import Done, EventStream, Generator, TextDelta
+from rag.generation.router import Router, RouteRequest
 from rag.grounding import attribute
-from rag.models import Answer, GroundedPrompt, Passage, ScoredChunk, Timings
-from rag.retrieval import Retriever
-from rag.stores import MetadataFilter
+from rag.models import Answer, Generation, GroundedPrompt, Passage, ScoredChunk, Timings
+from rag.retrieval import Retriever, SearchOptions
 
 NOT_FOUND = "The documents do not answer this question."
+DEGRADED_REASON = "no model could answer: the extractive fallback quoted the passages"
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerDelta:
+    """Raw model text as it is written, before the grounding check."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerDone:
+    """The checked answer. `revised` is true when it differs from the streamed text, because
+    unsupported sentences were dropped or the answer became "not found"."""
+
+    answer: Answer
+    revised: bool
+
+
+AnswerEvent = AnswerDelta | AnswerDone
+AnswerStream = PyGenerator[AnswerEvent, None, None]
+
+
+@dataclass
+class _Prepared:
+    start: float
+    retrieval_ms: float
+    relevant: list[ScoredChunk]
+    prompt: GroundedPrompt
 
 
 class Answerer:
@@ -42,15 +73,70 @@ class Answerer:
         self,
         collection: str,
         question: str,
+        options: SearchOptions | None = None,
         *,
-        top_k: int,
-        mode: RetrievalMode,
-        filters: MetadataFilter | None = None,
+        route: RouteRequest | None = None,
     ) -> Answer:
+        """`route` names a model or a policy (see rag.generation.router); None = the default."""
+        prepared = self._prepare(collection, question, options)
+        if isinstance(prepared, Answer):
+            return prepared
+        gen_start = time.perf_counter()
+        if isinstance(self.generator, Router):
+            generation = self.generator.generate(prepared.prompt, route)
+        else:
+            self._no_routing(route)
+            generation = self.generator.generate(prepared.prompt)
+        return self._finish(prepared, generation, time.perf_counter() - gen_start)
+
+    def stream(
+        self,
+        collection: str,
+        question: str,
+        options: SearchOptions | None = None,
+        *,
+        route: RouteRequest | None = None,
+    ) -> AnswerStream:
+        """Retrieves and picks the model now (so a bad request fails before anything is sent),
+        then returns the events: `AnswerDelta`s, then one `AnswerDone`. An error after the first
+        delta is raised from the iterator; closing it closes the model's stream."""
+        prepared = self._prepare(collection, question, options)
+        if isinstance(prepared, Answer):
+            return _only(prepared)
+        if isinstance(self.generator, Router):
+            events = self.generator.run(
+                self.generator.plan(prepared.prompt, route), prepared.prompt
+            )
+        else:
+            self._no_routing(route)
+            events = self.generator.stream(prepared.prompt)
+        return self._relay(prepared, events)
+
+    def _relay(self, prepared: _Prepared, events: EventStream) -> AnswerStream:
+        gen_start = time.perf_counter()
+        try:
+            for event in events:
+                if isinstance(event, TextDelta):
+                    yield AnswerDelta(event.text)
+                elif isinstance(event, Done):
+                    generation = event.generation
+                    answer = self._finish(prepared, generation, time.perf_counter() - gen_start)
+                    yield AnswerDone(answer, revised=answer.answer != generation.text)
+                    return
+            raise GenerationError("the model's stream ended without a final generation")
+        finally:
+            events.close()
+
+    @staticmethod
+    def _no_routing(route: RouteRequest | None) -> None:
+        if route is not None and (route.model or route.policy):
+            raise InvalidInput("this service has one model and no catalog: omit model and policy")
+
+    def _prepare(
+        self, collection: str, question: str, options: SearchOptions | None
+    ) -> _Prepared | Answer:
         start = time.perf_counter()
-        hits = self.retriever.retrieve(
-            collection, question, top_k=top_k, mode=mode, filters=filters
-        )
+        hits = self.retriever.retrieve(collection, question, options)
         retrieval_ms = (time.perf_counter() - start) * 1000
         relevant = [h for h in hits if (h.similarity or 0.0) >= self.min_similarity]
         if not relevant:
@@ -62,33 +148,42 @@ class Answerer:
             passages=[_passage(i, hit) for i, hit in enumerate(relevant, start=1)],
             max_tokens=self.max_tokens,
         )
-        gen_start = time.perf_counter()
-        generation = self.generator.generate(prompt)
-        generation_ms = (time.perf_counter() - gen_start) * 1000
+        return _Prepared(start, retrieval_ms, relevant, prompt)
+
+    def _finish(self, prepared: _Prepared, generation: Generation, generation_s: float) -> Answer:
+        question = prepared.prompt.question
         grounding = attribute(
             generation.text,
-            relevant,
+            prepared.relevant,
             self.embedder,
             threshold=self.support_threshold,
             question=question,
         )
+        reason = grounding.reason
+        if reason is None and generation.route is not None and generation.route.degraded:
+            reason = DEGRADED_REASON
         return Answer(
             question=question,
             answer=grounding.answer if grounding.answerable else NOT_FOUND,
             answerable=grounding.answerable,
             citations=grounding.citations if grounding.answerable else [],
             model=generation.model,
-            reason=grounding.reason,
+            reason=reason,
             usage={
                 "prompt_tokens": generation.prompt_tokens,
                 "completion_tokens": generation.completion_tokens,
             },
             timings=Timings(
-                retrieval_ms=retrieval_ms,
-                generation_ms=generation_ms,
-                total_ms=(time.perf_counter() - start) * 1000,
+                retrieval_ms=prepared.retrieval_ms,
+                generation_ms=generation_s * 1000,
+                total_ms=(time.perf_counter() - prepared.start) * 1000,
             ),
+            route=generation.route,
         )
+
+
+def _only(answer: Answer) -> AnswerStream:
+    yield AnswerDone(answer, revised=False)
 
 
 def _passage(marker: int, hit: ScoredChunk) -> Passage:

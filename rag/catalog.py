@@ -32,6 +32,7 @@ from rag.db.tables import (
     utcnow,
 )
 from rag.errors import ConflictError, InvalidInput, NotFoundError
+from rag.filters import merge_field_types
 from rag.models import CollectionInfo, DocumentInfo, JobDocument, JobInfo
 from rag.parsing import detect_format
 from rag.stores import VectorStore
@@ -173,9 +174,17 @@ class Catalog:
                 else:
                     to_dispatch.append((job.id, doc.id))
                 session.add(item)
+            fields = dict(coll.metadata_fields or {})
+            for incoming in files:
+                fields = merge_field_types(fields, incoming.metadata)
+            new_fields = {k: v for k, v in fields.items() if k not in (coll.metadata_fields or {})}
+            coll.metadata_fields = fields
             session.flush()
             session.refresh(job)
-            return Submission(job=_job_info(job, collection), to_dispatch=to_dispatch)
+            submission = Submission(job=_job_info(job, collection), to_dispatch=to_dispatch)
+        if new_fields:
+            self.store.index_fields(collection, new_fields)
+        return submission
 
     def _upsert_document(
         self, session: Session, coll: CollectionRow, incoming: IncomingFile, formats: dict[str, str]
@@ -275,6 +284,7 @@ def _collection_info(row: CollectionRow, document_count: int) -> CollectionInfo:
         description=row.description,
         embedding_model=row.embedding_model,
         document_count=document_count,
+        metadata_fields=row.metadata_fields or {},
         created_at=row.created_at,
     )
 

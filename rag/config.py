@@ -23,12 +23,18 @@ from pydantic_settings import (
 )
 
 RetrievalMode = Literal["dense", "sparse", "hybrid"]
+Fusion = Literal["rrf", "dbsf"]
 
 
 class QdrantSettings(BaseModel):
     url: str | None = Field(default=None, description="Qdrant server; unset = embedded store.")
     api_key: SecretStr | None = None
     path: Path | None = Field(default=None, description="Embedded store folder (data_dir/qdrant).")
+    embedded_engine: Literal["edge", "local"] = Field(
+        default="edge",
+        description="Embedded store without a url: edge (Qdrant's in-process Rust engine) or "
+        "local (qdrant-client's Python local mode).",
+    )
     collection_prefix: str = "rag_"
     timeout_s: float = 10.0
 
@@ -45,7 +51,25 @@ class ChunkingSettings(BaseModel):
 
 
 class GeneratorSettings(BaseModel):
+    """The packaged llama.cpp model's settings, and where a model catalog lives.
+
+    Without `catalog_file` the catalog is built in: this llama.cpp model (named `local`) and the
+    extractive fallback. With one, the file lists every model (see rag.generation.catalog).
+    """
+
     backend: Literal["llama_cpp"] = "llama_cpp"
+    catalog_file: Path | None = Field(
+        default=None, description="TOML model catalog; unset = the local model + extractive."
+    )
+    default_policy: str | None = Field(
+        default=None, description="Policy used when a request names none; unset = catalog's."
+    )
+    breaker_failures: int = Field(
+        default=3, ge=1, description="Consecutive failures that open a model's circuit breaker."
+    )
+    breaker_cooldown_s: float = Field(
+        default=30.0, gt=0, description="How long an open breaker waits before one probe."
+    )
     model_path: Path | None = Field(default=None, description="GGUF file; unset = packaged Gemma.")
     model_id: str | None = Field(default=None, description="Pinned name recorded on answers.")
     context_window: int = 2048
@@ -58,6 +82,19 @@ class RetrievalSettings(BaseModel):
     top_k: int = 5
     max_top_k: int = 50
     mode: RetrievalMode = "hybrid"
+    fusion: Fusion = Field(
+        default="rrf", description="How hybrid merges dense and keyword results: rrf or dbsf."
+    )
+    max_per_document: int | None = Field(
+        default=3, ge=1, description="At most this many chunks of one document (None = no cap)."
+    )
+    mmr_lambda: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Maximal marginal relevance: 1 = pure relevance, lower = more diverse "
+        "chunks; None = off.",
+    )
     min_similarity: float = Field(
         default=0.25,
         description="Below this cosine similarity of the best passage, abstain without a model.",
@@ -171,6 +208,15 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.api.max_upload_mb * 1024 * 1024)
+
+    @staticmethod
+    def env_secret(name: str) -> SecretStr | None:
+        """A secret named in configuration (a model's `api_key_env`), read from the environment.
+
+        Secrets never sit in a config file; this is the one place that reads them.
+        """
+        value = os.environ.get(name)
+        return SecretStr(value) if value else None
 
 
 @lru_cache(maxsize=1)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from rag.answering import Answerer
 from rag.catalog import Catalog
 from rag.chunking import Chunker
@@ -19,12 +21,15 @@ from rag.db.session import Database, open_database
 from rag.embedding import Embedder
 from rag.embedding.sentence_transformers import SentenceTransformerEmbedder
 from rag.generation import Generator
+from rag.generation.catalog import ModelCatalog, load_catalog, resolve_secrets
+from rag.generation.router import Router
 from rag.ingestion import Ingestor
 from rag.models import Element
 from rag.retrieval import Retriever
 from rag.sparse import Bm25Encoder
 from rag.stores import VectorStore
 from rag.stores.qdrant import QdrantStore
+from rag.stores.qdrant_edge import QdrantEdgeStore
 
 
 def build_embedder(settings: Settings) -> SentenceTransformerEmbedder:
@@ -32,8 +37,10 @@ def build_embedder(settings: Settings) -> SentenceTransformerEmbedder:
     return SentenceTransformerEmbedder(e.model, batch_size=e.batch_size, device=e.device)
 
 
-def build_store(settings: Settings) -> QdrantStore:
+def build_store(settings: Settings) -> QdrantStore | QdrantEdgeStore:
     q = settings.qdrant
+    if q.url is None and q.embedded_engine == "edge":
+        return QdrantEdgeStore(path=settings.qdrant_path, prefix=q.collection_prefix)
     return QdrantStore(
         url=q.url,
         api_key=q.api_key.get_secret_value() if q.api_key else None,
@@ -43,18 +50,28 @@ def build_store(settings: Settings) -> QdrantStore:
     )
 
 
-def build_generator(settings: Settings) -> Generator:
-    from rag.generation.llama_cpp import LlamaCppGenerator
+def load_models(settings: Settings) -> tuple[ModelCatalog, dict[str, SecretStr]]:
+    """The model catalog and its API keys; `ConfigError` (naming the entry or the missing
+    environment variable) when the service must not start."""
+    catalog = load_catalog(settings)
+    return catalog, resolve_secrets(catalog, settings.env_secret)
 
+
+def build_router(settings: Settings, embedder: Embedder | None = None) -> Router:
+    catalog, keys = load_models(settings)
     g = settings.generator
-    return LlamaCppGenerator(
-        g.model_path,
-        model_id=g.model_id,
-        context_window=g.context_window,
-        max_tokens=g.max_tokens,
-        temperature=g.temperature,
-        threads=g.threads,
+    return Router(
+        catalog,
+        api_keys=keys,
+        embedder=embedder,
+        breaker_failures=g.breaker_failures,
+        breaker_cooldown_s=g.breaker_cooldown_s,
     )
+
+
+def build_generator(settings: Settings) -> Generator:
+    """The router over the configured catalog (by default: the local model, then extractive)."""
+    return build_router(settings)
 
 
 def _parse(path: Path, filename: str) -> list[Element]:
@@ -81,8 +98,12 @@ class Runtime:
         )
 
     @cached_property
+    def router(self) -> Router:
+        return build_router(self.settings, self.embedder)
+
+    @cached_property
     def generator(self) -> Generator:
-        return build_generator(self.settings)
+        return self.router
 
     @cached_property
     def chunker(self) -> Chunker:
@@ -102,7 +123,7 @@ class Runtime:
             self.embedder,
             self.sparse,
             self.store,
-            max_top_k=self.settings.retrieval.max_top_k,
+            self.settings.retrieval,
         )
 
     @cached_property
@@ -118,6 +139,8 @@ class Runtime:
         )
 
     def close(self) -> None:
+        if "router" in self.__dict__:
+            self.router.close()
         close = getattr(self.store, "close", None)
         if close is not None:
             close()

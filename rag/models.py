@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from rag.filters import FieldType
+
 
 class ElementKind(StrEnum):
     TITLE = "title"
@@ -50,6 +52,8 @@ class ScoredChunk(BaseModel):
     score: float
     # Cosine similarity of the chunk to the question: comparable across modes, unlike fused scores.
     similarity: float | None = None
+    # The chunk's dense vector, for diversifying results; never serialized.
+    vector: list[float] | None = Field(default=None, exclude=True, repr=False)
 
 
 class Citation(BaseModel):
@@ -81,12 +85,38 @@ class GroundedPrompt(BaseModel):
     max_tokens: int = 128
 
 
+class Attempt(BaseModel):
+    """A model of the fallback chain that did not answer, and why."""
+
+    model: str = Field(description="Catalog name of the model.")
+    error: str = Field(description="Error code, e.g. backend_rate_limited, circuit_open.")
+    message: str
+    retryable: bool
+    sent: bool = Field(description="False when it was skipped (breaker open, Retry-After).")
+
+
+class Route(BaseModel):
+    """How the router chose the model that answered: recorded on every routed answer."""
+
+    model: str = Field(description="Catalog name of the model that answered.")
+    reason: str = Field(description="The rule that picked it.")
+    policy: str = Field(description="Policy name, 'inline', or 'model' when one was named.")
+    fallbacks: list[Attempt] = Field(default_factory=list)
+    degraded: bool = Field(
+        default=False, description="True when the extractive fallback answered for failed models."
+    )
+    cost_usd: float = Field(default=0.0, description="Prompt and completion tokens × prices.")
+    ttft_ms: float | None = Field(default=None, description="Time to the first token.")
+    latency_ms: float = 0.0
+
+
 class Generation(BaseModel):
     text: str
     model: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
     finish_reason: str | None = None
+    route: Route | None = None
 
 
 class Timings(BaseModel):
@@ -106,6 +136,7 @@ class Answer(BaseModel):
     )
     usage: dict[str, int] = Field(default_factory=dict)
     timings: Timings
+    route: Route | None = Field(default=None, description="Model routing, when a model answered.")
 
 
 class SparseVector(BaseModel):
@@ -123,6 +154,9 @@ class CollectionInfo(BaseModel):
     description: str
     embedding_model: str
     document_count: int
+    metadata_fields: dict[str, FieldType] = Field(
+        default_factory=dict, description="Metadata keys its documents carry, with their types."
+    )
     created_at: datetime
 
 

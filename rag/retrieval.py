@@ -1,16 +1,44 @@
-"""Question → scored chunks from one collection (dense, keyword or hybrid with RRF fusion)."""
+"""Question → scored chunks from one collection: dense, keyword or hybrid (Qdrant fusion),
+filtered on metadata, then diversified so one document cannot fill every slot."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+
 from rag.catalog import Catalog
-from rag.config import RetrievalMode
+from rag.config import Fusion, RetrievalMode, RetrievalSettings
 from rag.embedding import Embedder
 from rag.errors import InvalidInput
+from rag.filters import parse_filters
 from rag.models import ScoredChunk
 from rag.sparse import Bm25Encoder
-from rag.stores import MetadataFilter, VectorStore
+from rag.stores import VectorStore
 
-_SCALAR = (str, int, float, bool)
+# Diversifying picks from more candidates than it returns.
+CANDIDATE_FACTOR = 4
+
+
+class SearchOptions(BaseModel):
+    """Per-request retrieval choices; an unset field takes the configured default."""
+
+    top_k: int | None = Field(default=None, ge=1, description="Chunks to return.")
+    mode: RetrievalMode | None = Field(default=None, description="dense, sparse or hybrid.")
+    fusion: Fusion | None = Field(default=None, description="Hybrid fusion: rrf or dbsf.")
+    filters: dict[str, Any] | None = Field(
+        default=None,
+        description='All must hold: {"source": "a.pdf", "team": ["hr", "legal"], '
+        '"page": {"gte": 2}, "published": {"gte": "2024-01-01", "lt": "2025-01-01"}}',
+    )
+    max_per_document: int | None = Field(
+        default=None, ge=0, description="At most this many chunks per document; 0 = no cap."
+    )
+    mmr_lambda: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="MMR trade-off, 1 = relevance only."
+    )
 
 
 class Retriever:
@@ -20,44 +48,84 @@ class Retriever:
         embedder: Embedder,
         sparse: Bm25Encoder,
         store: VectorStore,
-        *,
-        max_top_k: int = 50,
+        defaults: RetrievalSettings,
     ):
         self.catalog = catalog
         self.embedder = embedder
         self.sparse = sparse
         self.store = store
-        self.max_top_k = max_top_k
+        self.defaults = defaults
+
+    @property
+    def max_top_k(self) -> int:
+        return self.defaults.max_top_k
 
     def retrieve(
-        self,
-        collection: str,
-        question: str,
-        *,
-        top_k: int,
-        mode: RetrievalMode,
-        filters: MetadataFilter | None = None,
+        self, collection: str, question: str, options: SearchOptions | None = None
     ) -> list[ScoredChunk]:
+        o = options or SearchOptions()
+        d = self.defaults
+        top_k = o.top_k or d.top_k
         if not question.strip():
             raise InvalidInput("the question is empty")
-        if not 1 <= top_k <= self.max_top_k:
-            raise InvalidInput(f"top_k must be between 1 and {self.max_top_k}")
-        _check_filters(filters)
-        self.catalog.get_collection(collection)  # unknown collection → NotFoundError
-        return self.store.search(
+        if not 1 <= top_k <= d.max_top_k:
+            raise InvalidInput(f"top_k must be between 1 and {d.max_top_k}")
+        info = self.catalog.get_collection(collection)  # unknown collection → NotFoundError
+        conditions = parse_filters(o.filters, info.metadata_fields)
+        per_document = d.max_per_document if o.max_per_document is None else o.max_per_document
+        mmr = o.mmr_lambda if o.mmr_lambda is not None else d.mmr_lambda
+        diversify = bool(per_document) or mmr is not None
+        dense = self.embedder.embed_query(question)
+        hits = self.store.search(
             collection,
-            dense=self.embedder.embed_query(question),
+            dense=dense,
             sparse=self.sparse.encode_query(question),
-            mode=mode,
-            limit=top_k,
-            filters=filters,
+            mode=o.mode or d.mode,
+            limit=min(top_k * CANDIDATE_FACTOR, d.max_top_k * CANDIDATE_FACTOR)
+            if diversify
+            else top_k,
+            filters=conditions,
+            fusion=o.fusion or d.fusion,
         )
+        if mmr is not None:
+            hits = maximal_marginal_relevance(hits, len(hits), mmr)
+        if per_document:
+            hits = cap_per_document(hits, per_document)
+        return hits[:top_k]
 
 
-def _check_filters(filters: MetadataFilter | None) -> None:
-    for key, value in (filters or {}).items():
-        values = value if isinstance(value, list) else [value]
-        if not values or not all(isinstance(v, _SCALAR) for v in values):
-            raise InvalidInput(
-                f"filter {key!r}: expected a string, number or boolean, or a non-empty list of them"
-            )
+def cap_per_document(hits: Sequence[ScoredChunk], cap: int) -> list[ScoredChunk]:
+    """Keep rank order, dropping a document's chunks past its first `cap`."""
+    seen: dict[str, int] = {}
+    kept = []
+    for hit in hits:
+        n = seen.get(hit.chunk.document_id, 0)
+        if n < cap:
+            kept.append(hit)
+            seen[hit.chunk.document_id] = n + 1
+    return kept
+
+
+def maximal_marginal_relevance(
+    hits: Sequence[ScoredChunk], k: int, trade_off: float
+) -> list[ScoredChunk]:
+    """Greedy MMR (Carbonell & Goldstein, 1998) on the chunks' cosine similarity to the question
+    and to each other. Hits without a vector keep their rank after the diversified ones."""
+    pool = [h for h in hits if h.vector is not None and h.similarity is not None]
+    rest = [h for h in hits if h.vector is None or h.similarity is None]
+    if not pool:
+        return list(hits)[:k]
+    vectors = np.asarray([h.vector for h in pool], dtype=np.float32)
+    relevance = np.asarray([h.similarity for h in pool], dtype=np.float32)
+    pairwise = vectors @ vectors.T
+    closest = np.full(len(pool), -np.inf, dtype=np.float32)  # to anything chosen so far
+    open_ = np.ones(len(pool), dtype=bool)
+    order: list[int] = []
+    while len(order) < min(k, len(pool)):
+        penalty = np.where(np.isfinite(closest), closest, 0.0)
+        gain = np.where(open_, trade_off * relevance - (1 - trade_off) * penalty, -np.inf)
+        best = int(np.argmax(gain))
+        order.append(best)
+        open_[best] = False
+        closest = np.maximum(closest, pairwise[best])
+    return [*(pool[i] for i in order), *rest][:k]

@@ -1,16 +1,25 @@
 from __future__ import annotations
 
+import json
+import logging
 import time
+from collections.abc import AsyncIterator
+from typing import Any
 
-from fastapi import APIRouter
+import anyio
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import RuntimeDep
-from api.schemas import Hit, RetrieveResponse, SearchRequest
-from rag.errors import InvalidInput
+from api.schemas import Hit, QueryRequest, RetrieveResponse, SearchRequest
+from rag.answering import AnswerDelta, AnswerStream
+from rag.errors import InvalidInput, RagError
 from rag.factory import Runtime
 from rag.models import Answer
 
 router = APIRouter(prefix="/v1", tags=["search"])
+log = logging.getLogger("api")
 
 
 def _check(body: SearchRequest, rt: Runtime) -> None:
@@ -23,24 +32,63 @@ def _check(body: SearchRequest, rt: Runtime) -> None:
 def retrieve(body: SearchRequest, rt: RuntimeDep) -> RetrieveResponse:
     _check(body, rt)
     start = time.perf_counter()
-    hits = rt.retriever.retrieve(
-        body.collection,
-        body.question,
-        top_k=body.top_k or rt.settings.retrieval.top_k,
-        mode=body.mode or rt.settings.retrieval.mode,
-        filters=body.filters,
-    )
+    hits = rt.retriever.retrieve(body.collection, body.question, body)
     elapsed = (time.perf_counter() - start) * 1000
     return RetrieveResponse(hits=[Hit.of(h) for h in hits], retrieval_ms=elapsed)
 
 
-@router.post("/query")
-def query(body: SearchRequest, rt: RuntimeDep) -> Answer:
+@router.post(
+    "/query",
+    response_model=Answer,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "With stream: SSE."}},
+)
+async def query(body: QueryRequest, rt: RuntimeDep, request: Request) -> Any:
+    """An answer with citations. With `"stream": true`, Server-Sent Events: `token` events
+    (`{"text"}`, the model's raw text), then one `answer` event (the checked answer, whose
+    `revised` says whether grounding changed the streamed text), or an `error` event."""
     _check(body, rt)
-    return rt.answerer.answer(
-        body.collection,
-        body.question,
-        top_k=body.top_k or rt.settings.retrieval.top_k,
-        mode=body.mode or rt.settings.retrieval.mode,
-        filters=body.filters,
+    route = body.route_request()
+    if not body.stream:
+        return await run_in_threadpool(
+            lambda: rt.answerer.answer(body.collection, body.question, body, route=route)
+        )
+    # Retrieval and the choice of model happen now, so a bad request is still a plain 4xx.
+    events = await run_in_threadpool(
+        lambda: rt.answerer.stream(body.collection, body.question, body, route=route)
     )
+    return StreamingResponse(
+        _server_sent_events(events, request),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _frame(event: str, data: dict[str, Any]) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+async def _server_sent_events(events: AnswerStream, request: Request) -> AsyncIterator[str]:
+    """Pull the synchronous stream in a worker thread, one event at a time; a client that went
+    away closes it, which cancels the model's generation."""
+    try:
+        while not await request.is_disconnected():
+            try:
+                event = await run_in_threadpool(next, events, None)
+            except RagError as exc:
+                yield _frame("error", {"code": exc.code, "message": exc.message})
+                return
+            except Exception:
+                log.exception("streamed answer failed")
+                yield _frame("error", {"code": "internal_error", "message": "internal error"})
+                return
+            if event is None:
+                return
+            if isinstance(event, AnswerDelta):
+                yield _frame("token", {"text": event.text})
+            else:
+                answer = event.answer.model_dump(mode="json")
+                yield _frame("answer", answer | {"revised": event.revised})
+                return
+    finally:
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(events.close)

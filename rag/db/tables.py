@@ -49,6 +49,8 @@ class CollectionRow(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     embedding_model: Mapped[str] = mapped_column(String(200))
     dimension: Mapped[int]
+    # Metadata key → filter type (rag.filters.FieldType), learnt from uploads.
+    metadata_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     documents: Mapped[list[DocumentRow]] = relationship(

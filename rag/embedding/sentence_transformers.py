@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.errors import BackendUnavailable
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+
+
+PACKAGED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 def packaged_model_path() -> str:
@@ -24,7 +26,7 @@ class SentenceTransformerEmbedder:
 
     def __init__(self, model: str | None = None, *, batch_size: int = 32, device: str = "cpu"):
         self._model_ref = model or packaged_model_path()
-        self.model_name = Path(self._model_ref).name if model is None else model
+        self.model_name = PACKAGED_MODEL if model is None else model
         self.batch_size = batch_size
         self.device = device
         self._model: SentenceTransformer | None = None

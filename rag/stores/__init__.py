@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
-from rag.config import RetrievalMode
+from rag.config import Fusion, RetrievalMode
+from rag.filters import Condition, FieldType
 from rag.models import Chunk, ScoredChunk, SparseVector
-
-# {"field": value} or {"field": [any, of, these]}; document fields or user metadata keys.
-MetadataFilter = dict[str, Any]
 
 
 class VectorStore(Protocol):
@@ -18,6 +16,10 @@ class VectorStore(Protocol):
     def ensure_collection(self, collection: str, dimension: int) -> None: ...
 
     def drop_collection(self, collection: str) -> None: ...
+
+    def index_fields(self, collection: str, fields: Mapping[str, FieldType]) -> None:
+        """Index payload fields that filters use (user metadata keys, as they appear)."""
+        ...
 
     def upsert(
         self,
@@ -42,5 +44,8 @@ class VectorStore(Protocol):
         sparse: SparseVector,
         mode: RetrievalMode,
         limit: int,
-        filters: MetadataFilter | None = None,
-    ) -> list[ScoredChunk]: ...
+        filters: Sequence[Condition] = (),
+        fusion: Fusion = "rrf",
+    ) -> list[ScoredChunk]:
+        """Best `limit` chunks; each carries its dense vector so callers can diversify."""
+        ...

@@ -1,4 +1,5 @@
-"""Qdrant through `qdrant-client`: the embedded local store by default, a server with QDRANT_URL.
+"""Qdrant through `qdrant-client`: a server with QDRANT_URL, or its Python local mode as the
+embedded store when `qdrant.embedded_engine` is "local" (the default embedded engine is edge).
 
 Both modes run the same code. Each of our collections is its own Qdrant collection (hard
 isolation), with a named dense vector and a named sparse vector carrying Qdrant's IDF modifier.
@@ -7,7 +8,7 @@ isolation), with a named dense vector and a named sparse vector carrying Qdrant'
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -16,19 +17,30 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from rag.config import RetrievalMode
+from rag.config import Fusion, RetrievalMode
 from rag.errors import BackendError, BackendUnavailable, NotFoundError
+from rag.filters import Condition, FieldType, Scalar, storage_key
 from rag.models import Chunk, ScoredChunk, SparseVector
-from rag.stores import MetadataFilter
-
-DENSE, SPARSE = "dense", "sparse"
-CHUNK_FIELDS = ("document_id", "source", "title", "section", "page", "index")
-_INDEXED = {"document_id": qm.PayloadSchemaType.KEYWORD, "source": qm.PayloadSchemaType.KEYWORD}
-_LOCKED_HINT = (
-    "The embedded Qdrant store at {path} is in use by another process (usually `rag serve`). "
-    "One process owns the embedded store: send work to that process's API, or run a Qdrant "
-    "server and set QDRANT_URL so that separate API and worker processes can share it."
+from rag.stores._qdrant_common import (
+    DENSE,
+    INDEXED,
+    LOCKED_HINT,
+    SPARSE,
+    Bounds,
+    chunk_payload,
+    document_conditions,
+    lower,
+    scored_chunk,
 )
+
+_SCHEMA = {
+    "keyword": qm.PayloadSchemaType.KEYWORD,
+    "integer": qm.PayloadSchemaType.INTEGER,
+    "float": qm.PayloadSchemaType.FLOAT,
+    "datetime": qm.PayloadSchemaType.DATETIME,
+    "bool": qm.PayloadSchemaType.BOOL,
+}
+_FUSION = {"rrf": qm.Fusion.RRF, "dbsf": qm.Fusion.DBSF}
 
 
 @contextmanager
@@ -95,7 +107,7 @@ class QdrantStore:
         except RuntimeError as exc:
             if "already accessed" in str(exc):
                 raise BackendUnavailable(
-                    _LOCKED_HINT.format(path=self._path), backend="qdrant"
+                    LOCKED_HINT.format(path=self._path), backend="qdrant"
                 ) from exc
             raise
 
@@ -131,9 +143,20 @@ class QdrantStore:
                 },
                 sparse_vectors_config={SPARSE: qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
             )
-            if self._url:  # payload indexes only matter (and only exist) on a server
-                for field_name, schema in _INDEXED.items():
-                    client.create_payload_index(name, field_name, field_schema=schema)
+        self.index_fields(collection, INDEXED, storage_keys=True)
+
+    def index_fields(
+        self, collection: str, fields: Mapping[str, FieldType], *, storage_keys: bool = False
+    ) -> None:
+        if not self._url:  # payload indexes only matter (and only exist) on a server
+            return
+        with self._call(f"index fields of {collection}") as client:
+            for field_name, kind in fields.items():
+                client.create_payload_index(
+                    self._name(collection),
+                    field_name if storage_keys else storage_key(field_name),
+                    field_schema=_SCHEMA[kind],
+                )
 
     def drop_collection(self, collection: str) -> None:
         with self._call(f"drop collection {collection}") as client:
@@ -154,7 +177,7 @@ class QdrantStore:
                     DENSE: list(vector),
                     SPARSE: qm.SparseVector(indices=sv.indices, values=sv.values),
                 },
-                payload=_payload(chunk),
+                payload=chunk_payload(chunk),
             )
             for chunk, vector, sv in zip(chunks, dense, sparse, strict=True)
         ]
@@ -162,9 +185,7 @@ class QdrantStore:
             client.upsert(self._name(chunks[0].collection), points=points, wait=True)
 
     def delete_document(self, collection: str, document_id: str, *, from_index: int = 0) -> None:
-        conditions: list[qm.Condition] = [_match("document_id", document_id)]
-        if from_index > 0:
-            conditions.append(qm.FieldCondition(key="index", range=qm.Range(gte=from_index)))
+        conditions = lower(document_conditions(document_id, from_index), _Dialect())
         with self._call(f"delete from {collection}") as client:
             if not client.collection_exists(self._name(collection)):
                 return
@@ -175,7 +196,7 @@ class QdrantStore:
             )
 
     def count(self, collection: str, document_id: str | None = None) -> int:
-        flt = qm.Filter(must=[_match("document_id", document_id)]) if document_id else None
+        flt = _to_filter(document_conditions(document_id)) if document_id else None
         with self._call(f"count {collection}") as client:
             if not client.collection_exists(self._name(collection)):
                 return 0
@@ -189,7 +210,8 @@ class QdrantStore:
         sparse: SparseVector,
         mode: RetrievalMode,
         limit: int,
-        filters: MetadataFilter | None = None,
+        filters: Sequence[Condition] = (),
+        fusion: Fusion = "rrf",
     ) -> list[ScoredChunk]:
         flt = _to_filter(filters)
         sparse_query = qm.SparseVector(indices=sparse.indices, values=sparse.values)
@@ -205,7 +227,7 @@ class QdrantStore:
                     qm.Prefetch(query=list(dense), using=DENSE, limit=depth, filter=flt),
                     qm.Prefetch(query=sparse_query, using=SPARSE, limit=depth, filter=flt),
                 ],
-                "query": qm.FusionQuery(fusion=qm.Fusion.RRF),
+                "query": qm.FusionQuery(fusion=_FUSION[fusion]),
             }
         with self._call(f"search {collection}") as client:
             if not client.collection_exists(self._name(collection)):
@@ -218,61 +240,26 @@ class QdrantStore:
                 with_vectors=[DENSE],
                 **kwargs,
             )
-        return [_scored(point, dense) for point in result.points]
+        return [scored_chunk(p.id, p.score, p.payload, p.vector, dense) for p in result.points]
 
 
-def _payload(chunk: Chunk) -> dict[str, Any]:
-    return {
-        "document_id": chunk.document_id,
-        "collection": chunk.collection,
-        "index": chunk.index,
-        "text": chunk.text,
-        "section": chunk.section,
-        "page": chunk.page,
-        "source": chunk.source,
-        "title": chunk.title,
-        "token_count": chunk.token_count,
-        "meta": chunk.metadata,
-    }
+class _Dialect:
+    """Our filter conditions in qdrant-client's models."""
+
+    def match(self, key: str, value: Scalar) -> qm.Condition:
+        return qm.FieldCondition(key=key, match=qm.MatchValue(value=value))  # type: ignore[arg-type]
+
+    def match_any(self, key: str, values: list[Any]) -> qm.Condition:
+        return qm.FieldCondition(key=key, match=qm.MatchAny(any=values))
+
+    def range(self, key: str, bounds: Bounds, *, is_datetime: bool) -> qm.Condition:
+        if is_datetime:
+            return qm.FieldCondition(key=key, range=qm.DatetimeRange(**bounds))  # type: ignore[arg-type]
+        return qm.FieldCondition(key=key, range=qm.Range(**bounds))  # type: ignore[arg-type]
+
+    def any_of(self, conditions: list[Any]) -> qm.Condition:
+        return qm.Filter(should=conditions)
 
 
-def _scored(point: qm.ScoredPoint, query: Sequence[float]) -> ScoredChunk:
-    payload = point.payload or {}
-    vectors = point.vector if isinstance(point.vector, dict) else {}
-    vector = vectors.get(DENSE)
-    similarity = (
-        float(sum(a * b for a, b in zip(query, vector, strict=True)))
-        if isinstance(vector, list) and vector and not isinstance(vector[0], list)
-        else None
-    )
-    chunk = Chunk(
-        id=str(point.id),
-        document_id=payload["document_id"],
-        collection=payload["collection"],
-        index=payload["index"],
-        text=payload["text"],
-        section=payload.get("section"),
-        page=payload.get("page"),
-        token_count=payload.get("token_count", 0),
-        source=payload.get("source", ""),
-        title=payload.get("title", ""),
-        metadata=payload.get("meta") or {},
-    )
-    return ScoredChunk(chunk=chunk, score=float(point.score), similarity=similarity)
-
-
-def _match(key: str, value: Any) -> qm.FieldCondition:
-    if isinstance(value, list):
-        return qm.FieldCondition(key=key, match=qm.MatchAny(any=value))
-    return qm.FieldCondition(key=key, match=qm.MatchValue(value=value))
-
-
-def _to_filter(filters: MetadataFilter | None) -> qm.Filter | None:
-    if not filters:
-        return None
-    return qm.Filter(
-        must=[
-            _match(key if key in CHUNK_FIELDS else f"meta.{key}", value)
-            for key, value in filters.items()
-        ]
-    )
+def _to_filter(filters: Sequence[Condition]) -> qm.Filter | None:
+    return qm.Filter(must=lower(filters, _Dialect())) if filters else None

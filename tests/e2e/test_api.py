@@ -140,6 +140,35 @@ async def test_retrieve_with_filters_and_modes(
         assert hits and {h["source"] for h in hits} == {"travel-policy.docx"}
     body = {"collection": "demo", "question": "x", "filters": {"team": {"$gt": 1}}}
     assert_error(await client.post("/v1/retrieve", json=body), 422, "invalid_input")
+    body = {"collection": "demo", "question": "x", "filters": {"colour": "red"}}
+    error = assert_error(await client.post("/v1/query", json=body), 422, "invalid_input")
+    assert "unknown filter field 'colour'" in error["message"] and "team" in error["message"]
+    collections = (await client.get("/v1/collections")).json()
+    demo_info = next(c for c in collections if c["name"] == "demo")
+    assert demo_info["metadata_fields"] == {"team": "keyword"}
+
+
+async def test_range_filters_on_uploaded_metadata(client: httpx.AsyncClient) -> None:
+    assert (await client.post("/v1/collections", json={"name": "dated"})).status_code == 201
+    documents = [
+        {"source": f"memo-{year}.md", "text": f"# Memo\n\nThe budget memo for {year}.",
+         "metadata": {"published": f"{year}-06-01", "year": year}}
+        for year in (2023, 2024, 2025)
+    ]  # fmt: skip
+    response = await client.post(
+        "/v1/collections/dated/documents/text", json={"documents": documents}
+    )
+    assert (await wait_for_job(client, response.json()["id"]))["status"] == "succeeded"
+    for filters, expected in [
+        ({"published": {"gte": "2024-01-01"}}, {"memo-2024.md", "memo-2025.md"}),
+        ({"year": {"lt": 2024}}, {"memo-2023.md"}),
+        ({"year": [2023, 2025]}, {"memo-2023.md", "memo-2025.md"}),
+    ]:
+        body = {"collection": "dated", "question": "budget memo", "filters": filters}
+        hits = (await client.post("/v1/retrieve", json=body)).json()["hits"]
+        assert {h["source"] for h in hits} == expected, filters
+    body = {"collection": "dated", "question": "memo", "filters": {"year": {"gte": "soon"}}}
+    assert_error(await client.post("/v1/retrieve", json=body), 422, "invalid_input")
 
 
 async def test_reuploading_unchanged_files_skips_them(

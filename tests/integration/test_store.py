@@ -1,9 +1,12 @@
-"""The Qdrant store on the real engine: embedded by default, a server when QDRANT_URL is set."""
+"""The Qdrant stores on their real engines: every test runs against the embedded engines (edge, and
+qdrant-client's local mode), or against a server when QDRANT_URL is set."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,15 +14,18 @@ import pytest
 
 from rag.chunking import chunk_id
 from rag.errors import BackendUnavailable
+from rag.filters import merge_field_types, parse_filters
 from rag.models import Chunk
 from rag.sparse import Bm25Encoder
 from rag.stores.qdrant import QdrantStore
+from rag.stores.qdrant_edge import QdrantEdgeStore
 from tests.conftest import make_settings
 
 TEXTS = {
     "a": ["The fleet controller is written in Rust.", "Deployments happen on Tuesdays."],
     "b": ["Severity 1 incidents are acknowledged within 15 minutes.", "The Tilburg warehouse."],
 }
+BACKENDS = ["server"] if os.environ.get("QDRANT_URL") else ["edge", "local"]
 
 
 @pytest.fixture(scope="module")
@@ -29,29 +35,47 @@ def embedder():  # type: ignore[no-untyped-def]
     return SentenceTransformerEmbedder()
 
 
-@pytest.fixture
-def store(tmp_path: Path, embedder) -> Iterator[QdrantStore]:  # type: ignore[no-untyped-def]
+def _chunks(doc: str, texts: list[str]) -> list[Chunk]:
+    return [
+        Chunk(
+            id=chunk_id(doc, i),
+            document_id=doc,
+            collection="docs",
+            index=i,
+            text=t,
+            source=f"{doc}.md",
+            title=doc,
+            metadata={
+                "team": "eng" if doc == "a" else "ops",
+                "published": "2024-03-01" if doc == "a" else "2025-06-15T12:00:00Z",
+                "score": 0.5 if doc == "a" else 2.25,
+                "draft": doc == "b",
+                "tags": ["rust", "backend"] if doc == "a" else ["support"],
+            },
+        )
+        for i, t in enumerate(texts)
+    ]
+
+
+@pytest.fixture(params=BACKENDS)
+def store(  # type: ignore[no-untyped-def]
+    request: pytest.FixtureRequest, tmp_path: Path, embedder
+) -> Iterator[QdrantStore | QdrantEdgeStore]:
     from rag.factory import build_store
 
-    store = build_store(make_settings(tmp_path))
+    settings = make_settings(tmp_path)
+    if request.param != "server":
+        settings.qdrant.embedded_engine = request.param
+    store = build_store(settings)
+    assert isinstance(store, QdrantEdgeStore) == (request.param == "edge")
     sparse = Bm25Encoder()
     store.ensure_collection("docs", embedder.dimension)
+    store.index_fields("docs", merge_field_types({}, _chunks("a", ["x"])[0].metadata))
     for doc, texts in TEXTS.items():
-        chunks = [
-            Chunk(
-                id=chunk_id(doc, i),
-                document_id=doc,
-                collection="docs",
-                index=i,
-                text=t,
-                source=f"{doc}.md",
-                title=doc,
-                metadata={"team": "eng" if doc == "a" else "ops"},
-            )
-            for i, t in enumerate(texts)
-        ]
         store.upsert(
-            chunks, embedder.embed_documents(texts), [sparse.encode_document(t) for t in texts]
+            _chunks(doc, texts),
+            embedder.embed_documents(texts),
+            [sparse.encode_document(t) for t in texts],
         )
     yield store
     store.drop_collection("docs")
@@ -74,11 +98,42 @@ def test_each_mode_finds_the_passage(store: QdrantStore, embedder, mode: str) ->
     assert hits[0].similarity is not None and hits[0].similarity > 0.3
 
 
-def test_filters_on_chunk_fields_and_metadata(store: QdrantStore, embedder) -> None:  # type: ignore[no-untyped-def]
-    hits = _search(store, embedder, "Rust", filters={"team": "ops"})
-    assert {h.chunk.document_id for h in hits} == {"b"}
-    hits = _search(store, embedder, "Rust", filters={"source": ["a.md", "b.md"]})
-    assert {h.chunk.document_id for h in hits} == {"a", "b"}
+FIELDS = merge_field_types(
+    {}, {"team": "eng", "published": "2024-03-01", "score": 0.5, "draft": False, "tags": ["x"]}
+)
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({"team": "ops"}, {"b"}),
+        ({"source": ["a.md", "b.md"]}, {"a", "b"}),
+        ({"team": {"any": ["eng", "hr"]}}, {"a"}),
+        ({"tags": "support"}, {"b"}),  # a list field matches when one item does
+        ({"tags": ["backend", "nothing"]}, {"a"}),
+        ({"draft": True}, {"b"}),
+        ({"score": 2.25}, {"b"}),
+        ({"score": {"gt": 1}}, {"b"}),
+        ({"score": {"gte": 0.5, "lt": 2}}, {"a"}),
+        ({"page": {"gte": 1}}, set()),  # no chunk has a page
+        ({"document_id": "a"}, {"a"}),
+        ({"published": {"gte": "2025-01-01"}}, {"b"}),
+        ({"published": {"lt": "2024-12-31T23:59:59+00:00"}}, {"a"}),
+        ({"published": {"gte": "2024-01-01", "lte": "2025-12-31"}}, {"a", "b"}),
+        ({"team": "eng", "draft": True}, set()),  # all conditions must hold
+    ],
+)
+def test_filter_operators(store: QdrantStore, embedder, filters, expected) -> None:  # type: ignore[no-untyped-def]
+    conditions = parse_filters(filters, FIELDS)
+    hits = _search(store, embedder, "Rust", filters=conditions)
+    assert {h.chunk.document_id for h in hits} == expected
+
+
+@pytest.mark.parametrize("fusion", ["rrf", "dbsf"])
+def test_hybrid_fusions_rank_the_exact_passage_first(store: QdrantStore, embedder, fusion) -> None:  # type: ignore[no-untyped-def]
+    hits = _search(store, embedder, "Severity 1 incidents", fusion=fusion)
+    assert hits[0].chunk.text == TEXTS["b"][0]
+    assert hits[0].vector is not None and len(hits[0].vector) == embedder.dimension
 
 
 def test_upsert_is_idempotent_and_delete_removes_a_tail(store: QdrantStore, embedder) -> None:  # type: ignore[no-untyped-def]
@@ -129,3 +184,127 @@ def test_embedded_store_held_by_another_process_gives_a_clear_error(tmp_path: Pa
     finally:
         holder.kill()
         holder.wait()
+
+
+# The edge engine: what an embedded store must also do. ------------------------------------------
+
+
+def _edge_store(path: Path, embedder) -> QdrantEdgeStore:  # type: ignore[no-untyped-def]
+    store = QdrantEdgeStore(path=path, prefix="t_")
+    store.ensure_collection("docs", embedder.dimension)
+    return store
+
+
+def test_edge_store_keeps_its_points_across_a_reopen(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    sparse = Bm25Encoder()
+    store = _edge_store(tmp_path / "q", embedder)
+    for doc, texts in TEXTS.items():
+        store.upsert(
+            _chunks(doc, texts),
+            embedder.embed_documents(texts),
+            [sparse.encode_document(t) for t in texts],
+        )
+    before = _search(store, embedder, "Severity 1 incidents", mode="sparse")
+    store.close()
+
+    reopened = QdrantEdgeStore(path=tmp_path / "q", prefix="t_")
+    try:
+        assert reopened.count("docs") == 4 and reopened.count("docs", "b") == 2
+        after = _search(reopened, embedder, "Severity 1 incidents", mode="sparse")
+        assert [(h.chunk.id, round(h.score, 5)) for h in after] == [
+            (h.chunk.id, round(h.score, 5)) for h in before
+        ]  # the keyword statistics (IDF) came back with the points
+        assert after[0].chunk.metadata["tags"] == ["support"] and after[0].vector is not None
+        reopened.drop_collection("docs")
+        assert not (tmp_path / "q" / "edge" / "t_docs").exists()
+    finally:
+        reopened.close()
+    assert QdrantEdgeStore(path=tmp_path / "q", prefix="t_").count("docs") == 0
+
+
+def test_edge_store_held_by_another_process_gives_a_clear_error(tmp_path: Path) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time; from pathlib import Path; "
+            "from rag.stores.qdrant_edge import QdrantEdgeStore; "
+            f"s = QdrantEdgeStore(path=Path({str(tmp_path / 'q')!r})); s.ping(); "
+            "print('ok', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    store = QdrantEdgeStore(path=tmp_path / "q")
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
+        with pytest.raises(BackendUnavailable, match="QDRANT_URL"):
+            store.ping()
+        with pytest.raises(BackendUnavailable, match="in use by another process"):
+            store.count("docs")
+    finally:
+        holder.kill()
+        holder.wait()
+    store.ping()  # the lock goes with the process that held it
+    store.close()
+
+
+def test_edge_store_serves_searches_while_a_thread_writes(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    """The API and the in-process worker share one store: searches go on during upserts."""
+    sparse = Bm25Encoder()
+    store = _edge_store(tmp_path / "q", embedder)
+    texts = [f"Runbook {i}: restart the fleet controller on node {i}." for i in range(40)]
+    dense, keywords = embedder.embed_documents(texts), [sparse.encode_document(t) for t in texts]
+    question = (embedder.embed_query("restart the fleet controller"), sparse.encode_query("fleet"))
+    errors: list[BaseException] = []
+    writing = threading.Event()
+
+    def write() -> None:
+        try:
+            for start in range(0, len(texts), 4):
+                for doc in ("w1", "w2"):
+                    chunks = [
+                        Chunk(
+                            id=chunk_id(doc, i),
+                            document_id=doc,
+                            collection="docs",
+                            index=i,
+                            text=texts[i],
+                        )
+                        for i in range(start, start + 4)
+                    ]
+                    store.upsert(chunks, dense[start : start + 4], keywords[start : start + 4])
+                store.delete_document("docs", "w2", from_index=4)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+        finally:
+            writing.set()
+
+    def read() -> None:
+        try:
+            while not writing.is_set():
+                for mode in ("dense", "sparse", "hybrid"):
+                    hits = store.search(
+                        "docs",
+                        dense=question[0],
+                        sparse=question[1],
+                        mode=mode,
+                        limit=3,  # type: ignore[arg-type]
+                    )
+                    assert all(h.vector is not None and h.similarity is not None for h in hits)
+                store.count("docs", "w1")
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write), threading.Thread(target=read)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert errors == []
+        assert store.count("docs", "w1") == 40 and store.count("docs", "w2") == 4
+        hits = store.search("docs", dense=question[0], sparse=question[1], mode="hybrid", limit=3)
+        assert hits and hits[0].chunk.document_id in {"w1", "w2"}
+    finally:
+        store.close()

@@ -1,0 +1,267 @@
+"""Answer evaluation: run question/answer sets through the full query path and score them.
+
+A dataset is JSONL, one question per line:
+
+    {"question": "...", "answer": "reference text" | ["or", "several"], "documents": ["a.md"]}
+    {"question": "...", "answerable": false}
+
+`answer` is the reference (omit it, or set `"answerable": false`, for a question the documents
+do not answer); `documents` optionally names the sources that support it, which is what
+citation precision is judged by. Scores, per generator:
+
+- exact match and token F1 of the answer against the best-matching reference (SQuAD-style
+  normalisation: case, punctuation, articles), on answerable questions;
+- citation precision: cited passages from a supporting document, over all cited passages;
+- abstention: how often the service says "not in the documents" on unanswerable questions
+  (it should) and on answerable ones (it should not);
+- latency, tokens and cost per answer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from rag.errors import InvalidInput
+from rag.evaluation.report import write_report
+from rag.evaluation.stats import LatencyStats, latency_stats
+from rag.models import Answer
+
+if TYPE_CHECKING:
+    from rag.answering import Answerer
+
+
+class QAItem(BaseModel):
+    question: str = Field(min_length=1)
+    answer: list[str] = Field(default_factory=list, description="Reference answers.")
+    answerable: bool | None = None
+    documents: list[str] = Field(default_factory=list, description="Supporting sources.")
+
+    @field_validator("answer", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else ([] if value is None else value)
+
+    @property
+    def expects_answer(self) -> bool:
+        return self.answerable if self.answerable is not None else bool(self.answer)
+
+
+class AnswerRecord(BaseModel):
+    question: str
+    expected_answerable: bool
+    answer: str
+    answerable: bool
+    model: str | None
+    exact_match: float | None
+    f1: float | None
+    cited_sources: list[str]
+    citation_precision: float | None
+    latency_ms: float
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+
+
+class AnswerReport(BaseModel):
+    dataset: str
+    generator: str
+    questions: int
+    metrics: dict[str, float | None]
+    latency: LatencyStats
+    records: list[AnswerRecord]
+
+
+def load_qa(path: Path) -> list[QAItem]:
+    if not path.is_file():
+        raise InvalidInput(f"{path} is not a file")
+    items = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            items.append(QAItem.model_validate(json.loads(line)))
+        except (json.JSONDecodeError, ValidationError) as exc:
+            first = str(exc).splitlines()[0 if isinstance(exc, json.JSONDecodeError) else -1]
+            raise InvalidInput(f"{path.name} line {number}: {first.strip()}") from exc
+    if not items:
+        raise InvalidInput(f"{path} holds no questions")
+    return items
+
+
+# SQuAD-style normalisation --------------------------------------------------------------
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCTUATION = str.maketrans("", "", string.punctuation)
+_MARKERS = re.compile(r"\[\d+\]")
+
+
+def normalize(text: str) -> str:
+    text = _MARKERS.sub(" ", text).lower().translate(_PUNCTUATION)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def exact_match(prediction: str, references: Sequence[str]) -> float:
+    return float(any(normalize(prediction) == normalize(ref) for ref in references))
+
+
+def token_f1(prediction: str, references: Sequence[str]) -> float:
+    def f1(pred: list[str], ref: list[str]) -> float:
+        common = sum((Counter(pred) & Counter(ref)).values())
+        if not pred or not ref or not common:
+            return float(pred == ref)
+        precision, recall = common / len(pred), common / len(ref)
+        return 2 * precision * recall / (precision + recall)
+
+    tokens = normalize(prediction).split()
+    return max((f1(tokens, normalize(ref).split()) for ref in references), default=0.0)
+
+
+# Running ------------------------------------------------------------------------------------
+
+
+def evaluate_answers(
+    answerer: Answerer,
+    collection: str,
+    items: Sequence[QAItem],
+    *,
+    dataset: str,
+    model: str | None = None,
+    policy: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> AnswerReport:
+    """Ask every question through `answerer` (routed to `model` or `policy` when given; the
+    default policy otherwise) and score the answers."""
+    from rag.generation.router import RouteRequest
+
+    route = RouteRequest(model=model, policy=policy) if model or policy else None
+    records = []
+    for done, item in enumerate(items, start=1):
+        started = time.perf_counter()
+        answer = answerer.answer(collection, item.question, route=route)
+        latency = (time.perf_counter() - started) * 1000
+        records.append(_record(item, answer, latency))
+        if progress:
+            progress(done, len(items))
+    return AnswerReport(
+        dataset=dataset,
+        generator=model or (f"policy {policy}" if policy else answerer.generator.model_id),
+        questions=len(records),
+        metrics=summarize(records),
+        latency=latency_stats([r.latency_ms for r in records]),
+        records=records,
+    )
+
+
+def _record(item: QAItem, answer: Answer, latency_ms: float) -> AnswerRecord:
+    sources = [c.source for c in answer.citations]
+    scored = item.expects_answer and bool(item.answer)
+    precision = None
+    if item.documents and sources:
+        supporting = set(item.documents)
+        precision = sum(s in supporting for s in sources) / len(sources)
+    text = answer.answer if answer.answerable else ""
+    return AnswerRecord(
+        question=item.question,
+        expected_answerable=item.expects_answer,
+        answer=answer.answer,
+        answerable=answer.answerable,
+        model=answer.model,
+        exact_match=exact_match(text, item.answer) if scored else None,
+        f1=token_f1(text, item.answer) if scored else None,
+        cited_sources=sources,
+        citation_precision=precision,
+        latency_ms=round(latency_ms, 1),
+        prompt_tokens=answer.usage.get("prompt_tokens", 0),
+        completion_tokens=answer.usage.get("completion_tokens", 0),
+        cost_usd=answer.route.cost_usd if answer.route else 0.0,
+    )
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+def summarize(records: Sequence[AnswerRecord]) -> dict[str, float | None]:
+    """Means; a metric with nothing to measure (no unanswerable questions, say) is None."""
+    answerable = [r for r in records if r.expected_answerable]
+    unanswerable = [r for r in records if not r.expected_answerable]
+    return {
+        "exact_match": _mean([r.exact_match for r in answerable]),
+        "f1": _mean([r.f1 for r in answerable]),
+        "citation_precision": _mean([r.citation_precision for r in records]),
+        "answered_without_citation": _mean(
+            [float(not r.cited_sources) for r in records if r.answerable]
+        ),
+        "abstention_on_unanswerable": _mean([float(not r.answerable) for r in unanswerable]),
+        "false_abstention": _mean([float(not r.answerable) for r in answerable]),
+        "prompt_tokens": _mean([float(r.prompt_tokens) for r in records]),
+        "completion_tokens": _mean([float(r.completion_tokens) for r in records]),
+        "cost_usd": _mean([r.cost_usd for r in records]),
+    }
+
+
+# Output -------------------------------------------------------------------------------------
+
+
+def _cell(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def summary_rows(reports: Sequence[AnswerReport]) -> tuple[list[str], list[list[str]]]:
+    header = [
+        "generator",
+        "EM",
+        "F1",
+        "citation precision",
+        "abstains when unanswerable",
+        "false abstention",
+        "p50 ms",
+        "tokens in/out",
+        "cost $",
+    ]
+    rows = []
+    for r in reports:
+        m = r.metrics
+        tokens = f"{_cell(m['prompt_tokens'], 0)}/{_cell(m['completion_tokens'], 0)}"
+        rows.append(
+            [
+                r.generator,
+                _cell(m["exact_match"]),
+                _cell(m["f1"]),
+                _cell(m["citation_precision"]),
+                _cell(m["abstention_on_unanswerable"]),
+                _cell(m["false_abstention"]),
+                f"{r.latency.p50_ms:.0f}",
+                tokens,
+                _cell(m["cost_usd"], 5),
+            ]
+        )
+    return header, rows
+
+
+class AnswerReports(BaseModel):
+    """One report per model or policy compared, on the same questions."""
+
+    reports: list[AnswerReport]
+
+
+def write_answer_report(reports: Sequence[AnswerReport], out_dir: Path) -> tuple[Path, Path]:
+    header, rows = summary_rows(reports)
+    return write_report(
+        AnswerReports(reports=list(reports)),
+        out_dir,
+        title=f"Answer evaluation: {reports[0].dataset}",
+        lines=[f"{reports[0].questions} questions"],
+        header=header,
+        rows=rows,
+    )

@@ -1,0 +1,536 @@
+"""A `Generator` that picks a catalog model per request and falls back when it fails.
+
+Choosing (`Router.plan`): a request may name a model, give a policy (a name or an inline
+`Policy`), or neither (the catalog's default policy). The policy filters the catalog:
+
+- sensitivity: a model sees a request only if its `sensitivity_ceiling` allows the request's
+  level, so `private` data only ever reaches self-hosted models. The filter builds the whole
+  chain, fallbacks included, so no failure can route private text elsewhere.
+- `max_cost_usd`: estimated before the call as prompt tokens × input price + the completion
+  budget (`max_tokens`) × output price. Prompt tokens are estimated as characters / 4 (OpenAI's
+  rule of thumb for English), which costs microseconds; the recorded cost uses the usage the
+  model reports.
+- `max_latency_ms`: models whose `latency_ms` hint is above it are left out, and it is each
+  API call's timeout; a fallback is not started once it has been spent (except the extractive).
+- `quality`: the lowest acceptable tier; and `prompt ≈ tokens` must fit an API model's window.
+The eligible models form the chain in the policy's `models` order, else catalog order, or
+sorted by `prefer`. A named model is checked against the same policy. If nothing is eligible
+the request is refused (`PolicyUnsatisfiable`, with each model's reason). The extractive is
+not a candidate unless named: it is the safety net appended to every chain.
+
+Falling back (`Router.stream`): each model is tried in order. Any error falls back: retryable
+ones (429, 5xx, timeouts) obviously; non-retryable ones (bad request, bad key, unknown model)
+too, since another model may well answer, but they are recorded with `retryable: false` so a
+misconfiguration is visible on every answer. Every backend failure counts towards the model's
+circuit breaker; an `InvalidInput` (the request does not fit that model) does not. A stream
+falls back only until its first token; after that an error ends the stream. The router never
+waits: a model whose Retry-After or breaker cooldown has not passed is skipped (and recorded).
+`generate` is `stream` collected, so every answer has a time to first token.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, SecretStr
+
+from rag.embedding import Embedder
+from rag.errors import (
+    AllModelsFailed,
+    BackendError,
+    GenerationError,
+    InvalidInput,
+    PolicyUnsatisfiable,
+    RagError,
+    UnknownModel,
+)
+from rag.generation import Done, EventStream, Generator, TextDelta, collect
+from rag.generation.catalog import (
+    QUALITY_RANK,
+    SENSITIVITY_RANK,
+    ModelCatalog,
+    ModelEntry,
+    Policy,
+    build_generator,
+)
+from rag.generation.prompts import INSTRUCTIONS
+from rag.models import Attempt, Generation, GroundedPrompt, Route
+
+Clock = Callable[[], float]
+ROUTER_ID = "router"
+CHARS_PER_TOKEN = 4
+_PASSAGE_OVERHEAD_CHARS = 16  # "[n] (title / section) " and the line break
+_MAX_CACHED = 64
+
+
+class BreakerState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class CircuitBreaker:
+    """closed → open after `failures` consecutive failures → after `cooldown_s` one probe
+    (half-open) → closed if it succeeds, open again if not. A Retry-After also holds the model
+    back for that long, whatever the state."""
+
+    def __init__(self, *, failures: int, cooldown_s: float, clock: Clock) -> None:
+        self.failures = failures
+        self.cooldown_s = cooldown_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.state = BreakerState.CLOSED
+        self.consecutive = 0
+        self._not_before = 0.0
+        self._probing = False
+
+    def acquire(self) -> tuple[str, str] | None:
+        """None if a request may go to the model now, else (code, why it is skipped)."""
+        with self._lock:
+            now = self._clock()
+            if now < self._not_before:
+                wait = self._not_before - now
+                if self.state is BreakerState.OPEN:
+                    return "circuit_open", f"circuit open for another {wait:.1f} s"
+                return "retry_after", f"asked to wait another {wait:.1f} s (Retry-After)"
+            if self.state is BreakerState.OPEN:
+                self.state = BreakerState.HALF_OPEN
+            if self.state is BreakerState.HALF_OPEN:
+                if self._probing:
+                    return "circuit_half_open", "circuit half-open: a probe is in flight"
+                self._probing = True
+            return None
+
+    def success(self) -> None:
+        with self._lock:
+            self.state = BreakerState.CLOSED
+            self.consecutive = 0
+            self._probing = False
+
+    def failure(self, retry_after_s: float | None = None) -> None:
+        with self._lock:
+            now = self._clock()
+            self.consecutive += 1
+            if retry_after_s:
+                self._not_before = max(self._not_before, now + retry_after_s)
+            if self.state is BreakerState.HALF_OPEN or self.consecutive >= self.failures:
+                self.state = BreakerState.OPEN
+                self._not_before = max(self._not_before, now + self.cooldown_s)
+            self._probing = False
+
+    def release(self) -> None:
+        """The call ended without telling us anything about the model (e.g. it was cancelled)."""
+        with self._lock:
+            self._probing = False
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            wait = max(self._not_before - self._clock(), 0.0)
+            return {
+                "state": self.state.value,
+                "consecutive_failures": self.consecutive,
+                "retry_in_s": round(wait, 3),
+            }
+
+
+class RouteRequest(BaseModel):
+    """A request's say in routing: a catalog model, a policy (name or inline), or neither."""
+
+    model: str | None = None
+    policy: str | Policy | None = None
+
+
+@dataclass(frozen=True)
+class Link:
+    entry: ModelEntry
+    reason: str
+    safety_net: bool = False
+
+
+@dataclass
+class Plan:
+    policy_name: str
+    policy: Policy
+    links: list[Link]
+    timeout_s: float | None
+    prompt_tokens_estimate: int
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def estimate_prompt_tokens(prompt: GroundedPrompt) -> int:
+    """Characters / 4, rounded up: within ~20% for English, and costs no tokenizer."""
+    chars = len(INSTRUCTIONS) + len(prompt.question) + 40
+    for p in prompt.passages:
+        chars += len(p.text) + len(p.title) + len(p.section or "") + _PASSAGE_OVERHEAD_CHARS
+    return math.ceil(chars / CHARS_PER_TOKEN)
+
+
+def estimate_cost_usd(entry: ModelEntry, prompt: GroundedPrompt, prompt_tokens: int) -> float:
+    return entry.cost_usd(prompt_tokens, min(prompt.max_tokens, entry.max_tokens))
+
+
+class Router:
+    """Itself a `Generator`: `generate`/`stream` take an optional `RouteRequest`."""
+
+    def __init__(
+        self,
+        catalog: ModelCatalog,
+        *,
+        api_keys: dict[str, SecretStr] | None = None,
+        embedder: Embedder | None = None,
+        breaker_failures: int = 3,
+        breaker_cooldown_s: float = 30.0,
+        clock: Clock = time.monotonic,
+        timer: Clock = time.perf_counter,
+    ) -> None:
+        self.catalog = catalog
+        self._keys = api_keys or {}
+        self._embedder = embedder
+        self._timer = timer
+        self.breakers = {
+            name: CircuitBreaker(
+                failures=breaker_failures, cooldown_s=breaker_cooldown_s, clock=clock
+            )
+            for name in catalog.models
+        }
+        self._generators: dict[tuple[str, float | None], Generator] = {}
+        self._lock = threading.Lock()
+        self._default_id: str | None = None
+
+    @property
+    def model_id(self) -> str:
+        """The pinned id of the model the default policy tries first: what answers a request
+        that says nothing (each answer's `route` records the model that really answered)."""
+        if self._default_id is None:
+            policy = self.catalog.policies[self.catalog.default_policy]
+            names = policy.models or [
+                e.name for e in self.catalog.models.values() if e.backend != "extractive"
+            ]
+            self._default_id = (self.pinned_id(names[0]) if names else None) or ROUTER_ID
+        return self._default_id
+
+    # Generators ---------------------------------------------------------------------------
+
+    def generator(self, name: str, timeout_s: float | None = None) -> Generator:
+        """The adapter for a catalog model, built on first use (one per distinct timeout)."""
+        entry = self.catalog.models[name]
+        if entry.backend in ("llama_cpp", "extractive"):
+            timeout_s = None  # in process: nothing to time out, and one copy of the model
+        elif timeout_s is not None:
+            timeout_s = math.ceil(timeout_s * 10) / 10  # few distinct clients
+        key = (name, timeout_s)
+        with self._lock:
+            found = self._generators.get(key)
+            if found is None:
+                if len(self._generators) >= _MAX_CACHED:
+                    oldest = next(k for k in self._generators if k[1] is not None)
+                    del self._generators[oldest]
+                found = build_generator(
+                    entry,
+                    api_key=self._keys.get(name),
+                    embedder=self._embedder,
+                    timeout_s=timeout_s,
+                )
+                self._generators[key] = found
+            return found
+
+    def pinned_id(self, name: str) -> str | None:
+        """The exact version a model answers as (a local GGUF's is read from its header)."""
+        entry = self.catalog.models[name]
+        if entry.model:
+            return entry.model
+        try:
+            return self.generator(name).model_id
+        except RagError:
+            return None
+
+    def close(self) -> None:
+        with self._lock:
+            generators, self._generators = list(self._generators.values()), {}
+        for g in generators:
+            close = getattr(g, "close", None)
+            if close is not None:
+                close()
+
+    # Planning -----------------------------------------------------------------------------
+
+    def _policy(self, request: RouteRequest) -> tuple[str, Policy]:
+        policy = request.policy
+        if policy is None:
+            name = self.catalog.default_policy
+            return name, self.catalog.policies[name]
+        if isinstance(policy, str):
+            if policy not in self.catalog.policies:
+                raise UnknownModel(
+                    f"unknown policy {policy!r}; the policies are: "
+                    + ", ".join(sorted(self.catalog.policies))
+                )
+            return policy, self.catalog.policies[policy]
+        unknown = [m for m in policy.models or [] if m not in self.catalog.models]
+        if unknown:
+            raise UnknownModel(self._unknown_models(unknown))
+        return "inline", policy
+
+    def _unknown_models(self, names: list[str]) -> str:
+        return f"unknown model {', '.join(map(repr, names))}; the models are: " + ", ".join(
+            self.catalog.models
+        )
+
+    def _ineligible(
+        self, entry: ModelEntry, policy: Policy, prompt: GroundedPrompt, tokens: int
+    ) -> str | None:
+        """Why `entry` may not answer under `policy`, or None."""
+        if SENSITIVITY_RANK[policy.sensitivity] > SENSITIVITY_RANK[entry.sensitivity_ceiling]:
+            where = "self-hosted" if entry.is_self_hosted else "not self-hosted"
+            return (
+                f"may not see {policy.sensitivity} data ({where}, "
+                f"max_sensitivity {entry.sensitivity_ceiling})"
+            )
+        if policy.quality and QUALITY_RANK[entry.quality] < QUALITY_RANK[policy.quality]:
+            return f"quality {entry.quality} is below {policy.quality}"
+        if policy.max_cost_usd is not None:
+            cost = estimate_cost_usd(entry, prompt, tokens)
+            if cost > policy.max_cost_usd:
+                return f"estimated cost ${cost:.6f} is over max_cost_usd {policy.max_cost_usd}"
+        if (
+            policy.max_latency_ms is not None
+            and entry.latency_ms is not None
+            and entry.latency_ms > policy.max_latency_ms
+        ):
+            return f"latency hint {entry.latency_ms:.0f} ms is over max_latency_ms"
+        budget = min(prompt.max_tokens, entry.max_tokens)
+        # llama.cpp drops passages to fit its window itself; an API would refuse the request.
+        if entry.backend != "llama_cpp" and tokens + budget > entry.context_window:
+            return (
+                f"prompt ≈{tokens} tokens + {budget} do not fit its {entry.context_window} window"
+            )
+        return None
+
+    def _order(
+        self, entries: list[ModelEntry], policy: Policy, prompt: GroundedPrompt, tokens: int
+    ) -> list[ModelEntry]:
+        if policy.prefer == "cost":
+            return sorted(entries, key=lambda e: estimate_cost_usd(e, prompt, tokens))
+        if policy.prefer == "latency":
+            return sorted(entries, key=lambda e: e.latency_ms if e.latency_ms else math.inf)
+        if policy.prefer == "quality":
+            return sorted(entries, key=lambda e: -QUALITY_RANK[e.quality])
+        return entries
+
+    def plan(self, prompt: GroundedPrompt, request: RouteRequest | None = None) -> Plan:
+        """The ordered chain for this prompt; raises `UnknownModel` / `PolicyUnsatisfiable`."""
+        request = request or RouteRequest()
+        policy_name, policy = self._policy(request)
+        models = self.catalog.models
+        tokens = estimate_prompt_tokens(prompt)
+        if request.model is not None:
+            if request.model not in models:
+                raise UnknownModel(self._unknown_models([request.model]))
+            named = [models[request.model]]
+            label = f"model {request.model!r} named by the request"
+            policy_label = "model" if request.policy is None else policy_name
+        elif policy.models:
+            named = [models[m] for m in policy.models]
+            label = f"policy {policy_name!r}: first eligible of its models"
+            policy_label = policy_name
+        else:
+            named = [e for e in models.values() if e.backend != "extractive"]
+            label = f"policy {policy_name!r}: first eligible in catalog order"
+            policy_label = policy_name
+        if policy.prefer != "order" and request.model is None:
+            label = f"policy {policy_name!r}: eligible model with the best {policy.prefer}"
+        skipped: dict[str, str] = {}
+        eligible: list[ModelEntry] = []
+        for entry in named:
+            why = self._ineligible(entry, policy, prompt, tokens)
+            if why is None:
+                eligible.append(entry)
+            else:
+                skipped[entry.name] = why
+        if not eligible:
+            reasons = "; ".join(f"{name}: {why}" for name, why in skipped.items())
+            raise PolicyUnsatisfiable(
+                f"no configured model satisfies policy {policy_name!r} "
+                f"({_describe(policy)}): {reasons or 'the catalog has no model'}"
+            )
+        links = [Link(e, label) for e in self._order(eligible, policy, prompt, tokens)]
+        net = self.catalog.extractive_entry
+        if net is not None and all(link.entry.name != net.name for link in links):
+            links.append(Link(net, "extractive fallback: no model could answer", safety_net=True))
+        timeout = policy.max_latency_ms / 1000 if policy.max_latency_ms else None
+        return Plan(policy_label, policy, links, timeout, tokens, skipped)
+
+    # Generating ---------------------------------------------------------------------------
+
+    def generate(self, prompt: GroundedPrompt, request: RouteRequest | None = None) -> Generation:
+        return collect(self.stream(prompt, request))
+
+    def stream(self, prompt: GroundedPrompt, request: RouteRequest | None = None) -> EventStream:
+        return self.run(self.plan(prompt, request), prompt)
+
+    def run(self, plan: Plan, prompt: GroundedPrompt) -> EventStream:
+        """Walk the plan's chain; see the module docstring for the fallback rules."""
+        start = self._timer()
+        fallbacks: list[Attempt] = []
+        for index, link in enumerate(plan.links):
+            name = link.entry.name
+            spent_ms = (self._timer() - start) * 1000
+            budget = plan.policy.max_latency_ms
+            if budget is not None and spent_ms > budget and not link.safety_net:
+                fallbacks.append(_skip(name, "latency_budget", "the latency budget is spent"))
+                continue
+            breaker = self.breakers[name]
+            refused = breaker.acquire()
+            if refused is not None:
+                fallbacks.append(_skip(name, *refused))
+                continue
+            events: EventStream | None = None
+            try:
+                events = self.generator(name, plan.timeout_s).stream(prompt)
+                first = next(events)
+            except StopIteration:
+                breaker.failure()
+                fallbacks.append(_failed(name, GenerationError("the stream ended empty")))
+                continue
+            except RagError as exc:
+                self._record_failure(breaker, exc)
+                fallbacks.append(_failed(name, exc))
+                continue
+            except BaseException:
+                breaker.release()
+                raise
+            ttft_ms = (self._timer() - start) * 1000
+            if link.safety_net or index == 0:
+                reason = link.reason
+            else:
+                reason = (
+                    f"{link.reason}, after {', '.join(a.model for a in fallbacks)} did not answer"
+                )
+            try:
+                event: TextDelta | Done = first
+                while True:
+                    if isinstance(event, Done):
+                        breaker.success()
+                        yield Done(
+                            self._routed(
+                                event.generation, link, plan, reason, fallbacks, ttft_ms, start
+                            )
+                        )
+                        return
+                    yield event
+                    event = next(events)
+            except StopIteration:
+                breaker.failure()
+                raise GenerationError(
+                    f"{name}: the stream ended without a final generation"
+                ) from None
+            except RagError as exc:
+                self._record_failure(breaker, exc)
+                raise
+            except BaseException:  # GeneratorExit: the consumer went away
+                breaker.release()
+                raise
+            finally:
+                events.close()
+        tried = ", ".join(f"{a.model} ({a.error}: {a.message})" for a in fallbacks)
+        net = "" if self.catalog.extractive_entry else "; the extractive fallback is disabled"
+        raise AllModelsFailed(
+            f"every model failed: {tried}{net}",
+            attempts=[(a.model, a.error) for a in fallbacks],
+        )
+
+    @staticmethod
+    def _record_failure(breaker: CircuitBreaker, exc: RagError) -> None:
+        if isinstance(exc, InvalidInput):
+            breaker.release()  # the request does not fit this model; the model is fine
+        else:
+            breaker.failure(exc.retry_after_s if isinstance(exc, BackendError) else None)
+
+    def _routed(
+        self,
+        generation: Generation,
+        link: Link,
+        plan: Plan,
+        reason: str,
+        fallbacks: list[Attempt],
+        ttft_ms: float,
+        start: float,
+    ) -> Generation:
+        route = Route(
+            model=link.entry.name,
+            reason=reason,
+            policy=plan.policy_name,
+            fallbacks=list(fallbacks),
+            degraded=link.safety_net,
+            cost_usd=link.entry.cost_usd(generation.prompt_tokens, generation.completion_tokens),
+            ttft_ms=ttft_ms,
+            latency_ms=(self._timer() - start) * 1000,
+        )
+        return generation.model_copy(update={"route": route})
+
+    # Health and listing -------------------------------------------------------------------
+
+    def ping(self) -> None:
+        """Ready when a model of the default chain answers (the extractive alone is degraded)."""
+        policy = self.catalog.policies[self.catalog.default_policy]
+        names = policy.models or [
+            e.name for e in self.catalog.models.values() if e.backend != "extractive"
+        ]
+        problems: list[tuple[str, str]] = []
+        for name in names:
+            try:
+                self.generator(name).ping()
+                return
+            except RagError as exc:
+                problems.append((name, exc.message))
+        if not names:
+            return
+        raise AllModelsFailed(
+            "no model of the default policy is reachable: "
+            + "; ".join(f"{n}: {m}" for n, m in problems),
+            attempts=problems,
+        )
+
+    def describe(self) -> list[dict[str, Any]]:
+        out = []
+        for name, e in self.catalog.models.items():
+            out.append(
+                {
+                    "name": name,
+                    "backend": e.backend,
+                    "model": self.pinned_id(name),
+                    "self_hosted": e.is_self_hosted,
+                    "max_sensitivity": e.sensitivity_ceiling,
+                    "quality": e.quality,
+                    "context_window": e.context_window,
+                    "input_usd_per_mtok": e.input_usd_per_mtok,
+                    "output_usd_per_mtok": e.output_usd_per_mtok,
+                    "latency_ms": e.latency_ms,
+                    "breaker": self.breakers[name].snapshot(),
+                }
+            )
+        return out
+
+
+def _describe(policy: Policy) -> str:
+    parts = [f"sensitivity {policy.sensitivity}"]
+    for key in ("max_cost_usd", "max_latency_ms", "quality", "models"):
+        value = getattr(policy, key)
+        if value is not None:
+            parts.append(f"{key} {value}")
+    return ", ".join(parts)
+
+
+def _skip(model: str, code: str, message: str) -> Attempt:
+    return Attempt(model=model, error=code, message=message, retryable=True, sent=False)
+
+
+def _failed(model: str, exc: RagError) -> Attempt:
+    retryable = exc.retryable if isinstance(exc, BackendError) else False
+    return Attempt(model=model, error=exc.code, message=exc.message, retryable=retryable, sent=True)

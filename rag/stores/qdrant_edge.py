@@ -1,0 +1,298 @@
+"""Qdrant Edge: Qdrant's Rust engine inside this process, the embedded store by default.
+
+Each of our collections is one edge shard in its own folder under `<path>/edge/` (hard
+isolation; dropping a collection deletes its folder). A shard holds the same points as a Qdrant
+collection in `qdrant.py`: a named cosine dense vector, a named sparse vector whose weights the
+engine multiplies by its IDF, and the same payload, so hybrid search (prefetch + RRF or DBSF)
+runs in the engine. Unlike qdrant-client's local mode it is not a Python brute force: searches
+and writes take milliseconds and a store reopens without reading every point.
+
+One process owns the store: the first use takes an exclusive lock on `<path>/edge/.lock`, so a
+second process gets the same clear `BackendUnavailable` as with the local mode (each shard also
+locks its own write-ahead log). Within the process the engine is safe to share between threads
+(the API and the in-process worker): only opening, dropping and closing shards take our lock.
+
+Vectors are searched exactly until something calls `optimize` on a shard (which builds HNSW);
+the engine runs no optimizer in the background. Exact search over 50k 384-d points takes a few
+milliseconds, and building the index takes minutes on a small machine, so nothing here calls it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import shutil
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import qdrant_edge as qe
+
+from rag.config import Fusion, RetrievalMode
+from rag.errors import BackendError, BackendUnavailable, NotFoundError
+from rag.filters import Condition, FieldType, Scalar, storage_key
+from rag.models import Chunk, ScoredChunk, SparseVector
+from rag.stores._qdrant_common import (
+    DENSE,
+    INDEXED,
+    LOCKED_HINT,
+    RRF_K,
+    SPARSE,
+    Bounds,
+    chunk_payload,
+    document_conditions,
+    lower,
+    scored_chunk,
+)
+
+_CONFIG_FILE = "edge_config.json"  # written by the engine when a shard is created
+# Metadata numbers are indexed as floats: a key first seen as an integer may later hold floats
+# (the catalog widens it), which an integer index would leave out of range filters.
+_SCHEMA = {
+    "keyword": qe.PayloadSchemaType.Keyword,
+    "integer": qe.PayloadSchemaType.Float,
+    "float": qe.PayloadSchemaType.Float,
+    "datetime": qe.PayloadSchemaType.Datetime,
+    "bool": qe.PayloadSchemaType.Bool,
+}
+
+
+@contextmanager
+def _mapped_errors(what: str, path: Path) -> Iterator[None]:
+    """Turn the engine's errors (plain `Exception`s with a message) into ours, in one place."""
+    try:
+        yield
+    except Exception as exc:
+        if type(exc) is not Exception:  # ours, or a programming error: not the engine's
+            raise
+        message = str(exc)
+        if "WouldBlock" in message:
+            raise BackendUnavailable(LOCKED_HINT.format(path=path), backend="qdrant") from exc
+        if "not initialized" in message:  # the shard was closed under us: dropped meanwhile
+            raise NotFoundError(f"Qdrant Edge: {what}: collection not found") from exc
+        raise BackendError(f"Qdrant Edge: {what} failed: {message}", backend="qdrant") from exc
+
+
+class _Dialect:
+    """Our filter conditions in the engine's classes."""
+
+    def match(self, key: str, value: Scalar) -> qe.FieldCondition:
+        # The binding reads a Python bool as an integer (True matches 1, never true); numpy's
+        # bool is not an int, so it arrives as a boolean.
+        matched = np.bool_(value) if isinstance(value, bool) else value
+        return qe.FieldCondition(key=key, match=qe.MatchValue(matched))  # type: ignore[arg-type]
+
+    def match_any(self, key: str, values: list[Any]) -> qe.FieldCondition:
+        return qe.FieldCondition(key=key, match=qe.MatchAny(values))
+
+    def range(self, key: str, bounds: Bounds, *, is_datetime: bool) -> qe.FieldCondition:
+        if is_datetime:
+            iso = {op: v.isoformat() if isinstance(v, datetime) else v for op, v in bounds.items()}
+            return qe.FieldCondition(key=key, range=qe.RangeDateTime(**iso))  # type: ignore[arg-type]
+        return qe.FieldCondition(key=key, range=qe.RangeFloat(**bounds))  # type: ignore[arg-type]
+
+    def any_of(self, conditions: list[Any]) -> qe.Filter:
+        return qe.Filter(should=conditions)
+
+
+def _to_filter(filters: Sequence[Condition]) -> qe.Filter | None:
+    return qe.Filter(must=lower(filters, _Dialect())) if filters else None
+
+
+class QdrantEdgeStore:
+    def __init__(self, *, path: Path, prefix: str = "rag_"):
+        self._path = path
+        self._root = path / "edge"
+        self._prefix = prefix
+        self._lock = threading.Lock()  # the shard table, and the process's hold on the store
+        self._shards: dict[str, qe.EdgeShard] = {}
+        self._owner: IO[bytes] | None = None
+
+    @property
+    def location(self) -> str:
+        return f"embedded:{self._path} (qdrant-edge)"
+
+    def close(self) -> None:
+        with self._lock:
+            shards, self._shards = list(self._shards.values()), {}
+            for shard in shards:
+                with _mapped_errors("close", self._path):
+                    shard.close()
+            if self._owner is not None:
+                self._owner.close()  # releases the lock
+                self._owner = None
+
+    # Shards ------------------------------------------------------------------------------
+
+    def _own(self) -> None:
+        """Take the store for this process (called with `_lock` held)."""
+        if self._owner is not None:
+            return
+        self._root.mkdir(parents=True, exist_ok=True)
+        owner = (self._root / ".lock").open("wb")
+        try:
+            fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            owner.close()
+            raise BackendUnavailable(LOCKED_HINT.format(path=self._path), backend="qdrant") from exc
+        self._owner = owner
+
+    def _folder(self, collection: str) -> Path:
+        return self._root / f"{self._prefix}{collection}"
+
+    def _shard(
+        self, collection: str, *, create_dimension: int | None = None
+    ) -> qe.EdgeShard | None:
+        """The collection's open shard; None if it does not exist and is not to be created."""
+        with self._lock:
+            self._own()
+            shard = self._shards.get(collection)
+            if shard is not None:
+                return shard
+            folder = self._folder(collection)
+            with _mapped_errors(f"open collection {collection}", self._path):
+                if (folder / _CONFIG_FILE).exists():
+                    shard = qe.EdgeShard.load(str(folder))
+                elif create_dimension is not None:
+                    shard = qe.EdgeShard.create(str(folder), _config(create_dimension))
+                else:
+                    return None
+            self._shards[collection] = shard
+            return shard
+
+    def _existing(self, collection: str) -> qe.EdgeShard:
+        shard = self._shard(collection)
+        if shard is None:
+            raise NotFoundError(f"Qdrant Edge: collection {collection}: not found")
+        return shard
+
+    # VectorStore ------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        with self._lock:
+            self._own()
+
+    def ensure_collection(self, collection: str, dimension: int) -> None:
+        with self._lock:
+            self._own()
+            exists = (
+                collection in self._shards or (self._folder(collection) / _CONFIG_FILE).exists()
+            )
+        if not exists:
+            self._shard(collection, create_dimension=dimension)
+            self.index_fields(collection, INDEXED, storage_keys=True)
+
+    def index_fields(
+        self, collection: str, fields: Mapping[str, FieldType], *, storage_keys: bool = False
+    ) -> None:
+        shard = self._shard(collection)
+        if shard is None:
+            return
+        with _mapped_errors(f"index fields of {collection}", self._path):
+            for field_name, kind in fields.items():
+                schema = _SCHEMA[kind]
+                if storage_keys and kind == "integer":  # our own integer fields stay integers
+                    schema = qe.PayloadSchemaType.Integer
+                key = field_name if storage_keys else storage_key(field_name)
+                shard.update(qe.UpdateOperation.create_field_index(key, schema))
+
+    def drop_collection(self, collection: str) -> None:
+        with self._lock:
+            self._own()
+            shard = self._shards.pop(collection, None)
+            if shard is not None:
+                with _mapped_errors(f"drop collection {collection}", self._path):
+                    shard.close()
+            shutil.rmtree(self._folder(collection), ignore_errors=True)
+
+    def upsert(
+        self,
+        chunks: Sequence[Chunk],
+        dense: Sequence[Sequence[float]],
+        sparse: Sequence[SparseVector],
+    ) -> None:
+        if not chunks:
+            return
+        collection = chunks[0].collection
+        points = [
+            qe.Point(
+                chunk.id,
+                {DENSE: list(vector), SPARSE: qe.SparseVector(sv.indices, sv.values)},
+                chunk_payload(chunk),
+            )
+            for chunk, vector, sv in zip(chunks, dense, sparse, strict=True)
+        ]
+        shard = self._existing(collection)
+        with _mapped_errors(f"upsert into {collection}", self._path):
+            shard.update(qe.UpdateOperation.upsert_points(points))
+
+    def delete_document(self, collection: str, document_id: str, *, from_index: int = 0) -> None:
+        shard = self._shard(collection)
+        if shard is None:
+            return
+        flt = _to_filter(document_conditions(document_id, from_index))
+        assert flt is not None
+        with _mapped_errors(f"delete from {collection}", self._path):
+            shard.update(qe.UpdateOperation.delete_points_by_filter(flt))
+
+    def count(self, collection: str, document_id: str | None = None) -> int:
+        shard = self._shard(collection)
+        if shard is None:
+            return 0
+        flt = _to_filter(document_conditions(document_id)) if document_id else None
+        with _mapped_errors(f"count {collection}", self._path):
+            return shard.count(qe.CountRequest(exact=True, filter=flt))
+
+    def search(
+        self,
+        collection: str,
+        *,
+        dense: Sequence[float],
+        sparse: SparseVector,
+        mode: RetrievalMode,
+        limit: int,
+        filters: Sequence[Condition] = (),
+        fusion: Fusion = "rrf",
+    ) -> list[ScoredChunk]:
+        shard = self._shard(collection)
+        if shard is None:
+            return []
+        flt = _to_filter(filters)
+        dense_query = qe.Query.Nearest(list(dense), using=DENSE)
+        sparse_query = qe.Query.Nearest(
+            qe.SparseVector(sparse.indices, sparse.values), using=SPARSE
+        )
+        prefetches: list[qe.Prefetch] | None = None
+        query: qe.Query | qe.Fusion.Rrf | qe.Fusion.Dbsf
+        if mode == "dense":
+            query = dense_query
+        elif mode == "sparse":
+            query = sparse_query
+        else:
+            depth = max(limit * 4, 20)
+            prefetches = [
+                qe.Prefetch(limit=depth, query=dense_query, filter=flt),
+                qe.Prefetch(limit=depth, query=sparse_query, filter=flt),
+            ]
+            query = qe.Fusion.Rrf(k=RRF_K) if fusion == "rrf" else qe.Fusion.Dbsf()
+        request = qe.QueryRequest(
+            limit=limit,
+            query=query,  # type: ignore[arg-type]
+            prefetches=prefetches,
+            filter=flt,
+            with_payload=True,
+            with_vector=[DENSE],
+        )
+        with _mapped_errors(f"search {collection}", self._path):
+            points = shard.query(request)
+        return [scored_chunk(p.id, p.score, p.payload, p.vector, dense) for p in points]
+
+
+def _config(dimension: int) -> qe.EdgeConfig:
+    return qe.EdgeConfig(
+        vectors={DENSE: qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine)},
+        sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+    )
