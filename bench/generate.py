@@ -17,25 +17,24 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
-import subprocess
-import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import _common as c
 
 c.prepare_env()  # puts the project on the path
 
-import httpx  # noqa: E402
 
 from rag.generation import Done, Generator, TextDelta, collect  # noqa: E402
 from rag.generation.catalog import parse_catalog  # noqa: E402
 from rag.generation.extractive import ExtractiveGenerator  # noqa: E402
 from rag.generation.llama_cpp import LlamaCppGenerator, packaged_model_path  # noqa: E402
+from rag.generation.llama_server import llama_server as run_llama_server  # noqa: E402
 from rag.generation.openai_compat import OpenAICompatGenerator  # noqa: E402
 from rag.generation.router import Router, RouteRequest  # noqa: E402
 from rag.models import GroundedPrompt, Passage  # noqa: E402
@@ -107,63 +106,12 @@ def measure(name: str, generator: Generator, prompt: GroundedPrompt, runs: int) 
     return results
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def llama_server(threads: int) -> Iterator[str]:
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        str(packaged_model_path()),
-        "--model_alias",
-        ALIAS,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--n_ctx",
-        "2048",
-        "--n_threads",
-        str(threads),
-        "--seed",
-        "0",
-    ]
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=os.environ | {"PYTHONUNBUFFERED": "1"},
-    )
-    base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(f"llama_cpp.server exited with {process.returncode}")
-            try:
-                if httpx.get(f"{base_url}/models", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("llama_cpp.server did not start in 120 s")
-            time.sleep(0.2)
-        yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with tempfile.TemporaryDirectory() as folder:
+        log = Path(folder) / "server.log"
+        with run_llama_server(packaged_model_path(), alias=ALIAS, log=log, threads=threads) as url:
+            yield url
 
 
 def router_overhead(prompt: GroundedPrompt, n: int) -> None:

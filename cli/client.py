@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,18 +25,41 @@ class Client:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise ApiError(
-                f"cannot reach the service at {self.base_url} ({exc}). Start it with `rag serve` "
-                "(or `make demo`), or point --api-url / RAG_API_URL at it."
-            ) from exc
+            raise ApiError(self._unreachable(exc)) from exc
         if response.status_code >= 400:
-            try:
-                error = response.json()["error"]
-                message = f"{error['message']} ({response.status_code} {error['code']})"
-            except (ValueError, KeyError, TypeError):
-                message = f"HTTP {response.status_code}: {response.text[:200]}"
-            raise ApiError(message)
+            self._raise(response)
         return response.json() if response.content else None
+
+    def _unreachable(self, exc: Exception) -> str:
+        return (
+            f"cannot reach the service at {self.base_url} ({exc}). Start it with `rag serve` "
+            "(or `make demo`), or point --api-url / RAG_API_URL at it."
+        )
+
+    @staticmethod
+    def _raise(response: httpx.Response) -> None:
+        try:
+            error = response.json()["error"]
+            message = f"{error['message']} ({response.status_code} {error['code']})"
+        except (ValueError, KeyError, TypeError):
+            message = f"HTTP {response.status_code}: {response.text[:200]}"
+        raise ApiError(message)
+
+    def events(self, path: str, body: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+        """POST and read Server-Sent Events: (event name, decoded data) as they arrive."""
+        try:
+            with self._http.stream("POST", path, json=body) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    self._raise(response)
+                event = "message"
+                for line in response.iter_lines():
+                    if line.startswith("event:"):
+                        event = line[6:].strip()
+                    elif line.startswith("data:"):
+                        yield event, json.loads(line[5:])
+        except httpx.TransportError as exc:
+            raise ApiError(self._unreachable(exc)) from exc
 
     def ensure_collection(self, name: str) -> bool:
         """Create the collection if it does not exist; True if it was created."""

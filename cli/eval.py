@@ -73,7 +73,9 @@ def _split(value: str | None) -> list[str]:
 
 
 @contextmanager
-def _scratch_runtime(data_dir: Path | None, max_top_k: int = 0) -> Iterator[Runtime]:
+def _scratch_runtime(
+    data_dir: Path | None, max_top_k: int = 0, rerank_top_n: int | None = None
+) -> Iterator[Runtime]:
     """Settings as configured, but every store is a scratch one: an evaluation never writes
     into the service's database or collections. The folder is removed unless given."""
     from rag.config import Settings
@@ -84,6 +86,8 @@ def _scratch_runtime(data_dir: Path | None, max_top_k: int = 0) -> Iterator[Runt
     settings.database_url = None
     settings.qdrant.url, settings.qdrant.api_key, settings.qdrant.path = None, None, None
     settings.retrieval.max_top_k = max(settings.retrieval.max_top_k, max_top_k)
+    if rerank_top_n is not None:
+        settings.retrieval.rerank_top_n = rerank_top_n
     runtime = build_runtime(settings)
     try:
         yield runtime
@@ -166,6 +170,10 @@ def retrieval(
         typer.Option(min=0, help="Quick run: the kept queries' judged docs + the first N others."),
     ] = None,
     top_k: Annotated[int, typer.Option(min=1, help="Chunks retrieved per query.")] = 100,
+    rerank: Annotated[
+        int | None,
+        typer.Option(min=2, help="Rerank the best N candidates with the local model."),
+    ] = None,
     output: Output = None,
     data_dir: DataDir = None,
     mlflow: Mlflow = False,
@@ -189,9 +197,10 @@ def retrieval(
         console.print(
             f"[bold]{data.name}[/bold] ({split}): {len(data.queries)} queries, "
             f"{len(data.corpus):,} documents; modes {', '.join(chosen)}"
+            + (f"; reranking the best {rerank}" if rerank else "")
         )
         labels = {"ingest": "indexing documents", "query": f"querying ({', '.join(chosen)})"}
-        with _scratch_runtime(data_dir, top_k) as runtime, _progress() as update:
+        with _scratch_runtime(data_dir, top_k, rerank) as runtime, _progress() as update:
             report = evaluate_retrieval(
                 runtime,
                 data,
@@ -207,6 +216,7 @@ def retrieval(
         _show(f"{report.dataset} ({report.split})", header, rows, summary_lines(report))
         paths = write_retrieval_report(report, output or Path("eval-results") / data.name)
         params = {"dataset": data.name, "split": split, "top_k": top_k, "fusion": fusion_used}
+        params |= {"rerank_top_n": rerank or 0}
         params |= {"embedding_model": report.embedding_model, **report.chunking}
         _track(mlflow, f"retrieval-{data.name}", params, dict(flat_metrics(report)), paths)
     except RagError as exc:

@@ -203,29 +203,62 @@ def query(
     top_k: Annotated[int | None, typer.Option(help="Passages to retrieve.")] = None,
     mode: Mode = None,
     filters: Filters = None,
+    model: Annotated[str | None, typer.Option(help="A catalog model (GET /v1/models).")] = None,
+    policy: Annotated[str | None, typer.Option(help="A routing policy by name.")] = None,
+    stream: Annotated[bool, typer.Option(help="Print the answer as it is written.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw response.")] = False,
     api_url: ApiUrl = DEFAULT_URL,
 ) -> None:
     """Ask a question; print the answer with its citations."""
     body = _search_body(collection, question, top_k=top_k, mode=mode, filters=filters)
+    body |= {k: v for k, v in {"model": model, "policy": policy}.items() if v}
+    client = Client(api_url)
     try:
-        answer = Client(api_url).request("POST", "/v1/query", json=body)
+        if stream:
+            answer = _streamed(client, body | {"stream": True})
+        else:
+            answer = client.request("POST", "/v1/query", json=body)
     except ApiError as exc:
         _fail(str(exc))
     if as_json:
         console.print_json(json.dumps(answer))
         return
-    console.print(f"\n[bold]{answer['answer']}[/bold]\n")
+    if not stream or answer.get("revised"):
+        console.print(f"\n[bold]{answer['answer']}[/bold]\n")
+    _print_answer_details(answer)
+
+
+def _streamed(client: Client, body: dict[str, Any]) -> dict[str, Any]:
+    """Tokens as they come; the final answer (whose text the grounding check may revise)."""
+    console.print()
+    for event, data in client.events("/v1/query", body):
+        if event == "token":
+            console.print(data["text"], end="", style="bold", highlight=False)
+        elif event == "answer":
+            console.print("\n")
+            if data.get("revised"):
+                console.print("revised by the grounding check:", style="dim")
+            return dict(data)
+        elif event == "error":
+            raise ApiError(f"{data['message']} ({data['code']})")
+    raise ApiError("the stream ended without an answer")
+
+
+def _print_answer_details(answer: dict[str, Any]) -> None:
     for c in answer["citations"]:
         where = ", ".join(x for x in (c["section"], f"p. {c['page']}" if c["page"] else None) if x)
         console.print(f"  [{c['marker']}] [cyan]{c['source']}[/cyan] {where}")
         console.print(f"      “{c['snippet'][:240]}”", style="dim", highlight=False)
     t = answer["timings"]
+    route = answer.get("route") or {}
+    via = f" via {route['model']} ({route['reason']})" if route else ""
     console.print(
-        f"\nmodel: {answer['model'] or 'none (not answerable)'} · retrieval "
+        f"\nmodel: {answer['model'] or 'none (not answerable)'}{via} · retrieval "
         f"{t['retrieval_ms']:.0f} ms · generation {t['generation_ms']:.0f} ms",
         style="dim",
     )
+    for attempt in route.get("fallbacks", []):
+        console.print(f"fell back from {attempt['model']}: {attempt['message']}", style="dim")
     if not answer["answerable"] and answer.get("reason"):
         console.print(f"reason: {answer['reason']}", style="dim")
 

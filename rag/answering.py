@@ -15,7 +15,7 @@ from rag.embedding import Embedder
 from rag.errors import GenerationError, InvalidInput
 from rag.generation import Done, EventStream, Generator, TextDelta
 from rag.generation.router import Router, RouteRequest
-from rag.grounding import attribute
+from rag.grounding import attribute, model_markers
 from rag.models import Answer, Generation, GroundedPrompt, Passage, ScoredChunk, Timings
 from rag.retrieval import Retriever, SearchOptions
 
@@ -162,12 +162,15 @@ class Answerer:
         reason = grounding.reason
         if reason is None and generation.route is not None and generation.route.degraded:
             reason = DEGRADED_REASON
+        valid, invented = model_markers(generation.text, len(prepared.relevant))
         return Answer(
             question=question,
             answer=grounding.answer if grounding.answerable else NOT_FOUND,
             answerable=grounding.answerable,
             citations=grounding.citations if grounding.answerable else [],
             model=generation.model,
+            model_cited=bool(valid),
+            invented_markers=invented,
             reason=reason,
             usage={
                 "prompt_tokens": generation.prompt_tokens,

@@ -174,6 +174,14 @@ def key_terms(sentence: str) -> set[str]:
     return keys
 
 
+def model_markers(text: str, passages: int) -> tuple[list[int], list[int]]:
+    """The [n] markers a model wrote: those naming a passage it was sent (1..passages), and
+    those naming none (invented; they are never turned into citations)."""
+    found = {int(n) for m in _MARKERS.finditer(text) for n in re.findall(r"\d+", m.group())}
+    valid = sorted(n for n in found if 1 <= n <= passages)
+    return valid, sorted(found - set(valid))
+
+
 def strip_markers(text: str) -> str:
     return _MARKERS.sub("", text)
 

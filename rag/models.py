@@ -131,6 +131,15 @@ class Answer(BaseModel):
     answerable: bool
     citations: list[Citation]
     model: str | None = Field(description="The pinned model that produced the answer, if any did.")
+    model_cited: bool | None = Field(
+        default=None,
+        description="Whether the model's text cited a passage it was sent with an [n] marker "
+        "(citations are attributed by the grounding check either way); None when no model ran.",
+    )
+    invented_markers: list[int] = Field(
+        default_factory=list,
+        description="[n] markers the model wrote that name no passage sent; never cited.",
+    )
     reason: str | None = Field(
         default=None, description="Why the answer is what it is, if not plain."
     )

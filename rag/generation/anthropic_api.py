@@ -8,11 +8,10 @@ stop reason and output tokens). The SDK's retries are off: that is the router's 
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any
 
-from rag.errors import BackendError
 from rag.generation import Done, EventStream, TextDelta, TrimmedText, normalize_finish_reason
+from rag.generation._sdk import SdkAdapter
 from rag.generation.errors import sdk_errors
 from rag.generation.prompts import render_chat_messages
 from rag.models import Generation, GroundedPrompt
@@ -24,7 +23,7 @@ BACKEND = "anthropic"
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 
 
-class AnthropicGenerator:
+class AnthropicGenerator(SdkAdapter["Anthropic"]):
     def __init__(
         self,
         model: str,
@@ -37,43 +36,23 @@ class AnthropicGenerator:
         timeout_s: float = 60.0,
         backend: str = BACKEND,
     ) -> None:
-        self.model = model
-        self.base_url = base_url
-        self._api_key = api_key
-        self._model_id = model_id
-        self.max_tokens = max_tokens
-        self.temperature = temperature
-        self.timeout_s = timeout_s
-        self.backend = backend
-        self._client: Anthropic | None = None
-        self._lock = threading.Lock()
+        super().__init__(
+            model,
+            backend=backend,
+            base_url=base_url,
+            api_key=api_key,
+            model_id=model_id,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            timeout_s=timeout_s,
+        )
 
-    @property
-    def model_id(self) -> str:
-        return self._model_id or self.model
+    def _connect(self) -> Anthropic:
+        from anthropic import Anthropic
 
-    def client(self) -> Anthropic:
-        with self._lock:
-            if self._client is None:
-                if not self._api_key:
-                    raise BackendError(
-                        f"no API key configured for {self.backend}", backend=self.backend
-                    )
-                from anthropic import Anthropic
-
-                self._client = Anthropic(
-                    api_key=self._api_key,
-                    base_url=self.base_url,
-                    timeout=self.timeout_s,
-                    max_retries=0,
-                )
-            return self._client
-
-    def close(self) -> None:
-        with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+        return Anthropic(
+            api_key=self._api_key, base_url=self.base_url, timeout=self.timeout_s, max_retries=0
+        )
 
     def ping(self) -> None:
         """The key works and the model exists (`GET /v1/models/{id}` costs no tokens)."""

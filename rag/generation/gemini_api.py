@@ -7,11 +7,10 @@ retries stay off (the router decides); `base_url` points it at another endpoint,
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any
 
-from rag.errors import BackendError
 from rag.generation import Done, EventStream, TextDelta, TrimmedText, normalize_finish_reason
+from rag.generation._sdk import SdkAdapter
 from rag.generation.errors import sdk_errors
 from rag.generation.prompts import render_chat_messages
 from rag.models import Generation, GroundedPrompt
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
 BACKEND = "gemini"
 
 
-class GeminiGenerator:
+class GeminiGenerator(SdkAdapter["Client"]):
     def __init__(
         self,
         model: str,
@@ -35,41 +34,22 @@ class GeminiGenerator:
         timeout_s: float = 60.0,
         backend: str = BACKEND,
     ) -> None:
-        self.model = model
-        self.base_url = base_url
-        self._api_key = api_key
-        self._model_id = model_id
-        self.max_tokens = max_tokens
-        self.temperature = temperature
-        self.timeout_s = timeout_s
-        self.backend = backend
-        self._client: Client | None = None
-        self._lock = threading.Lock()
+        super().__init__(
+            model,
+            backend=backend,
+            base_url=base_url,
+            api_key=api_key,
+            model_id=model_id,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            timeout_s=timeout_s,
+        )
 
-    @property
-    def model_id(self) -> str:
-        return self._model_id or self.model
+    def _connect(self) -> Client:
+        from google.genai import Client, types
 
-    def client(self) -> Client:
-        with self._lock:
-            if self._client is None:
-                if not self._api_key:
-                    raise BackendError(
-                        f"no API key configured for {self.backend}", backend=self.backend
-                    )
-                from google.genai import Client, types
-
-                options = types.HttpOptions(
-                    base_url=self.base_url, timeout=int(self.timeout_s * 1000)
-                )
-                self._client = Client(api_key=self._api_key, http_options=options)
-            return self._client
-
-    def close(self) -> None:
-        with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+        options = types.HttpOptions(base_url=self.base_url, timeout=int(self.timeout_s * 1000))
+        return Client(api_key=self._api_key, http_options=options)
 
     def ping(self) -> None:
         """The key works and the model exists (`GET models/{model}` costs no tokens)."""

@@ -14,11 +14,11 @@ Retries are off in the SDK (`max_retries=0`): falling back or retrying is the ro
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any, Literal
 
 from rag.errors import BackendError
 from rag.generation import Done, EventStream, TextDelta, TrimmedText, normalize_finish_reason
+from rag.generation._sdk import SdkAdapter
 from rag.generation.errors import sdk_errors
 from rag.generation.prompts import render_chat_messages, render_completion_prompt
 from rag.models import Generation, GroundedPrompt
@@ -36,7 +36,7 @@ COMPLETION_STOP = ["\n\n", "\n[", "Question:", "Passages:"]
 NO_KEY = "no-key"
 
 
-class OpenAICompatGenerator:
+class OpenAICompatGenerator(SdkAdapter["OpenAI"]):
     def __init__(
         self,
         model: str,
@@ -52,46 +52,31 @@ class OpenAICompatGenerator:
         stream_usage: bool = True,
         backend: str = "openai_compat",
     ) -> None:
-        self.model = model
-        self.base_url = base_url
-        self._api_key = api_key
-        self._model_id = model_id
+        super().__init__(
+            model,
+            backend=backend,
+            base_url=base_url,
+            api_key=api_key,
+            model_id=model_id,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            timeout_s=timeout_s,
+        )
         self.api: ApiKind = api
-        self.max_tokens = max_tokens
-        self.temperature = temperature
-        self.timeout_s = timeout_s
         self.max_tokens_field: MaxTokensField = max_tokens_field
         self.stream_usage = stream_usage
-        self.backend = backend
-        self._client: OpenAI | None = None
-        self._lock = threading.Lock()
+        # OpenAI itself needs a key; the self-hosted servers that copy its protocol don't.
+        self.key_required = base_url == OPENAI_BASE_URL
 
-    @property
-    def model_id(self) -> str:
-        return self._model_id or self.model
+    def _connect(self) -> OpenAI:
+        from openai import OpenAI
 
-    def client(self) -> OpenAI:
-        with self._lock:
-            if self._client is None:
-                if not self._api_key and self.base_url == OPENAI_BASE_URL:
-                    raise BackendError(
-                        f"no API key configured for {self.backend}", backend=self.backend
-                    )
-                from openai import OpenAI
-
-                self._client = OpenAI(
-                    api_key=self._api_key or NO_KEY,
-                    base_url=self.base_url,
-                    timeout=self.timeout_s,
-                    max_retries=0,
-                )
-            return self._client
-
-    def close(self) -> None:
-        with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+        return OpenAI(
+            api_key=self._api_key or NO_KEY,
+            base_url=self.base_url,
+            timeout=self.timeout_s,
+            max_retries=0,
+        )
 
     def ping(self) -> None:
         """The server answers and serves our model (a listing costs no tokens)."""

@@ -171,6 +171,22 @@ def estimate_prompt_tokens(prompt: GroundedPrompt) -> int:
     return math.ceil(chars / CHARS_PER_TOKEN)
 
 
+def fit_to_window(entry: ModelEntry, prompt: GroundedPrompt) -> GroundedPrompt | None:
+    """The prompt with its lowest-ranked passages dropped until the estimate plus the answer
+    budget fits `entry`'s window (llama.cpp counts real tokens and fits itself); None when not
+    even the best passage fits."""
+    if entry.backend == "llama_cpp":
+        return prompt
+    budget = min(prompt.max_tokens, entry.max_tokens)
+    passages = list(prompt.passages)
+    while passages:
+        candidate = prompt.model_copy(update={"passages": passages})
+        if estimate_prompt_tokens(candidate) + budget <= entry.context_window:
+            return candidate
+        passages = passages[:-1]  # ranked best first
+    return None
+
+
 def estimate_cost_usd(entry: ModelEntry, prompt: GroundedPrompt, prompt_tokens: int) -> float:
     return entry.cost_usd(prompt_tokens, min(prompt.max_tokens, entry.max_tokens))
 
@@ -304,11 +320,11 @@ class Router:
             and entry.latency_ms > policy.max_latency_ms
         ):
             return f"latency hint {entry.latency_ms:.0f} ms is over max_latency_ms"
-        budget = min(prompt.max_tokens, entry.max_tokens)
-        # llama.cpp drops passages to fit its window itself; an API would refuse the request.
-        if entry.backend != "llama_cpp" and tokens + budget > entry.context_window:
+        if fit_to_window(entry, prompt) is None:
+            budget = min(prompt.max_tokens, entry.max_tokens)
             return (
-                f"prompt ≈{tokens} tokens + {budget} do not fit its {entry.context_window} window"
+                f"not even the best passage fits its {entry.context_window}-token window "
+                f"with {budget} tokens reserved for the answer"
             )
         return None
 
@@ -392,7 +408,8 @@ class Router:
                 continue
             events: EventStream | None = None
             try:
-                events = self.generator(name, plan.timeout_s).stream(prompt)
+                fitted = fit_to_window(link.entry, prompt) or prompt
+                events = self.generator(name, plan.timeout_s).stream(fitted)
                 first = next(events)
             except StopIteration:
                 breaker.failure()

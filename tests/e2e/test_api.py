@@ -45,13 +45,6 @@ async def app(
 
 
 @pytest.fixture(scope="module")
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://rag.test", timeout=120) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
 async def demo(client: httpx.AsyncClient) -> dict[str, Any]:
     """The sample documents ingested through the queue into collection 'demo'."""
     assert (await client.post("/v1/collections", json={"name": "demo"})).status_code == 201

@@ -111,13 +111,6 @@ async def app(
 
 
 @pytest.fixture(scope="module")
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://rag.test", timeout=120) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
 async def docs(client: httpx.AsyncClient) -> str:
     assert (await client.post("/v1/collections", json={"name": "fleet"})).status_code == 201
     documents = [

@@ -78,6 +78,21 @@ def test_ingest_then_query(server: dict[str, str]) -> None:
     )
     assert query.returncode == 0, query.stderr
     assert "incident-response.html" in query.stdout and "model:" in query.stdout
+    streamed = _run(
+        "query", "How quickly must a severity 1 incident be acknowledged?", "-c", "cli",
+        "--stream", "--model", "extractive", "--filter", '{"source": "incident-response.html"}',
+        env=server,
+    )  # fmt: skip
+    assert streamed.returncode == 0, streamed.stderr
+    assert "15 minutes" in streamed.stdout and "via extractive" in streamed.stdout
+    filtered = _run(
+        "retrieve", "severity", "-c", "cli", "--filter", '{"source": "release-notes.txt"}',
+        env=server,
+    )  # fmt: skip
+    assert filtered.returncode == 0 and "incident-response" not in filtered.stdout
+    unknown = _run("query", "severity", "-c", "cli", "--model", "gpt-9", "--stream", env=server)
+    assert unknown.returncode == 1 and "gpt-9" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
     jobs = _run("jobs", env=server)
     assert jobs.returncode == 0 and "succeeded" in jobs.stdout
 
@@ -98,6 +113,8 @@ def test_cli_errors_are_one_line(server: dict[str, str], tmp_path: Path) -> None
     assert down.returncode == 1 and "cannot reach the service" in down.stderr
     missing = _run("query", "hi", "-c", "no-such-collection", env=server)
     assert missing.returncode == 1 and "not found" in missing.stderr
+    bad_filter = _run("retrieve", "hi", "-c", "cli", "--filter", "{team", env=server)
+    assert bad_filter.returncode == 1 and "--filter is not valid JSON" in bad_filter.stderr
     (tmp_path / "tool.exe").write_bytes(b"MZ")
     nothing = _run("ingest", str(tmp_path), env=server)
     assert nothing.returncode == 1 and "unsupported type" in nothing.stderr

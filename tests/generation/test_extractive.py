@@ -11,8 +11,8 @@ from rag.embedding.sentence_transformers import SentenceTransformerEmbedder
 from rag.generation.extractive import ExtractiveGenerator
 from rag.generation.prompts import ABSTAIN_REPLY
 from rag.grounding import attribute, is_abstention
-from rag.models import Chunk, GroundedPrompt, Passage, ScoredChunk
-from tests.generation.conftest import BACKUPS, EIFFEL, FLEET
+from rag.models import GroundedPrompt, Passage
+from tests.passages import BACKUPS, EIFFEL, FLEET, as_hits
 
 PASSAGES = [FLEET, EIFFEL, BACKUPS]
 
@@ -20,24 +20,6 @@ PASSAGES = [FLEET, EIFFEL, BACKUPS]
 @pytest.fixture(scope="module")
 def embedder() -> Iterator[SentenceTransformerEmbedder]:
     yield SentenceTransformerEmbedder()
-
-
-def _hits(passages: list[Passage]) -> list[ScoredChunk]:
-    return [
-        ScoredChunk(
-            chunk=Chunk(
-                id=f"c{p.marker}",
-                document_id=f"doc-{p.marker}",
-                collection="test",
-                index=0,
-                text=p.text,
-                title=p.title,
-                section=p.section,
-            ),
-            score=1.0,
-        )
-        for p in passages
-    ]
 
 
 def ask(question: str, generator: ExtractiveGenerator | None = None) -> str:
@@ -69,7 +51,7 @@ def test_abstains_when_nothing_matches() -> None:
 
 
 def test_its_answers_pass_the_grounding_check(embedder: SentenceTransformerEmbedder) -> None:
-    hits = _hits(PASSAGES)
+    hits = as_hits(PASSAGES)
     for question, document in [
         ("What language is the fleet controller written in?", "doc-1"),
         ("When was the Eiffel Tower completed?", "doc-2"),

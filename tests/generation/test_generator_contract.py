@@ -13,6 +13,7 @@ from rag.generation import Done, Generator, TextDelta
 from rag.generation.anthropic_api import AnthropicGenerator
 from rag.generation.extractive import ExtractiveGenerator
 from rag.generation.gemini_api import GeminiGenerator
+from rag.generation.llama_server import free_port
 from rag.generation.openai_compat import OpenAICompatGenerator
 from rag.models import Generation
 from tests.generation.conftest import (
@@ -21,7 +22,6 @@ from tests.generation.conftest import (
     OPENAI_MODEL,
     PROMPT,
     SERVER_ALIAS,
-    free_port,
 )
 from tests.stubs.server import Reply, StubServer
 

@@ -458,3 +458,25 @@ def test_the_builtin_catalog_is_the_local_model_and_the_extractive() -> None:
     router = Router(catalog)
     assert router.pinned_id("local") == "pinned@1"
     assert [link.entry.name for link in router.plan(PROMPT).links] == ["local", "extractive"]
+
+
+def test_passages_are_dropped_lowest_ranked_first_to_fit_an_api_window() -> None:
+    from rag.generation.catalog import ModelEntry
+    from rag.generation.router import estimate_prompt_tokens, fit_to_window
+    from rag.models import GroundedPrompt, Passage
+
+    prompt = GroundedPrompt(
+        question="What is in the passages?",
+        passages=[Passage(marker=i, text="word " * 300) for i in (1, 2, 3)],
+        max_tokens=64,
+    )
+    whole = estimate_prompt_tokens(prompt)
+    small = ModelEntry(
+        name="small", backend="openai_compat", model="m", base_url="http://127.0.0.1:1/v1",
+        self_hosted=True, context_window=whole, max_tokens=64,
+    )  # fmt: skip
+    fitted = fit_to_window(small, prompt)
+    assert fitted is not None and [p.marker for p in fitted.passages] == [1, 2]
+    assert estimate_prompt_tokens(fitted) + 64 <= small.context_window
+    tiny = small.model_copy(update={"context_window": 300})
+    assert fit_to_window(tiny, prompt) is None  # not even the best passage fits

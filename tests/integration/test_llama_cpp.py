@@ -13,31 +13,10 @@ from rag.embedding.sentence_transformers import SentenceTransformerEmbedder
 from rag.errors import BackendUnavailable, InvalidInput
 from rag.generation.llama_cpp import LlamaCppGenerator
 from rag.grounding import attribute
-from rag.models import Chunk, GroundedPrompt, Passage, ScoredChunk
+from rag.models import GroundedPrompt, Passage
+from tests.passages import BACKUPS, EIFFEL, FLEET, as_hits
 
 pytestmark = pytest.mark.slow
-
-FLEET = Passage(
-    marker=1,
-    title="Fleet controller",
-    section="Architecture",
-    text="The fleet controller is written in Rust for memory safety. It runs on every edge "
-    "node and reconciles desired state every 15 minutes.",
-)
-EIFFEL = Passage(
-    marker=2,
-    title="Eiffel Tower",
-    section="History",
-    text="The Eiffel Tower was completed in 1889 for the World's Fair in Paris. It is 330 "
-    "metres tall.",
-)
-BACKUPS = Passage(
-    marker=3,
-    title="Operations handbook",
-    section="Backups",
-    text="Backups are taken nightly at 02:00 UTC and kept for 30 days. Restores must be "
-    "approved by the on-call engineer.",
-)
 
 
 @pytest.fixture(scope="module")
@@ -86,21 +65,7 @@ def test_instructions_inside_a_passage_do_not_take_over(generator: LlamaCppGener
 def test_its_answers_pass_or_fail_our_grounding_check(generator: LlamaCppGenerator) -> None:
     embedder = SentenceTransformerEmbedder()
     passages = [EIFFEL, BACKUPS, FLEET]
-    hits = [
-        ScoredChunk(
-            chunk=Chunk(
-                id=f"c{p.marker}",
-                document_id=f"doc-{p.marker}",
-                collection="test",
-                index=0,
-                text=p.text,
-                title=p.title,
-                section=p.section,
-            ),
-            score=1.0,
-        )
-        for p in passages
-    ]
+    hits = as_hits(passages)
     renumbered = [p.model_copy(update={"marker": i}) for i, p in enumerate(passages, start=1)]
 
     question = "When was the Eiffel Tower completed?"

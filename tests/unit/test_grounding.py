@@ -250,3 +250,10 @@ def test_sentences_split_on_ends_but_not_on_abbreviations_or_decimals() -> None:
         "It works!",
         "a list item",
     ]
+
+
+def test_model_markers_split_sent_passages_from_invented_ones() -> None:
+    from rag.grounding import model_markers
+
+    assert model_markers("Rust [1]. Tuesdays [2, 7]. Also [3-4]", passages=3) == ([1, 2, 3], [4, 7])
+    assert model_markers("No markers here.", passages=3) == ([], [])
