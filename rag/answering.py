@@ -78,6 +78,7 @@ class Answerer:
         route: RouteRequest | None = None,
     ) -> Answer:
         """`route` names a model or a policy (see rag.generation.router); None = the default."""
+        self._check_route(route)
         prepared = self._prepare(collection, question, options)
         if isinstance(prepared, Answer):
             return prepared
@@ -100,6 +101,7 @@ class Answerer:
         """Retrieves and picks the model now (so a bad request fails before anything is sent),
         then returns the events: `AnswerDelta`s, then one `AnswerDone`. An error after the first
         delta is raised from the iterator; closing it closes the model's stream."""
+        self._check_route(route)
         prepared = self._prepare(collection, question, options)
         if isinstance(prepared, Answer):
             return _only(prepared)
@@ -126,6 +128,13 @@ class Answerer:
             raise GenerationError("the model's stream ended without a final generation")
         finally:
             events.close()
+
+    def _check_route(self, route: RouteRequest | None) -> None:
+        """A bad model or policy name is refused even when no model would be needed."""
+        if isinstance(self.generator, Router):
+            self.generator.check(route)
+        else:
+            self._no_routing(route)
 
     @staticmethod
     def _no_routing(route: RouteRequest | None) -> None:

@@ -276,6 +276,14 @@ class Router:
 
     # Planning -----------------------------------------------------------------------------
 
+    def check(self, request: RouteRequest | None) -> None:
+        """Raise `UnknownModel` for a model or policy the catalog lacks, before any work."""
+        if request is None:
+            return
+        self._policy(request)
+        if request.model is not None and request.model not in self.catalog.models:
+            raise UnknownModel(self._unknown_models([request.model]))
+
     def _policy(self, request: RouteRequest) -> tuple[str, Policy]:
         policy = request.policy
         if policy is None:

@@ -217,6 +217,11 @@ async def test_routing_errors(
         await client.post("/v1/query", json=base | {"model": "gpt-5"}), 422, "unknown_model"
     )
     assert "gpt, vllm" in error["message"]
+    # Refused even when retrieval finds nothing and no model would be asked.
+    off_topic = {"collection": docs, "question": "What is the boiling point of nitrogen?"}
+    assert_error(
+        await client.post("/v1/query", json=off_topic | {"model": "gpt-5"}), 422, "unknown_model"
+    )
     error = assert_error(
         await client.post("/v1/query", json=base | {"policy": "cheap", "stream": True}),
         422,
