@@ -75,7 +75,14 @@ class SentenceTransformerEmbedder:
         return self.embed_documents([text])[0]
 
     def tokenize(self, text: str) -> list[str]:
-        return list(self.model.tokenizer.tokenize(text))
+        """Word pieces of `text`, however long: chunking measures whole sections with it."""
+        tokenizer = self.model.tokenizer
+        # transformers warns (once) that a text is longer than the model's input, which is
+        # the point of measuring it; marking the warning as given keeps it out of the logs.
+        warned = getattr(tokenizer, "deprecation_warnings", None)
+        if isinstance(warned, dict):
+            warned["sequence-length-is-longer-than-the-specified-maximum"] = True
+        return list(tokenizer.tokenize(text))
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))
