@@ -20,9 +20,10 @@ from rag.errors import (
     UnknownModel,
 )
 from rag.generation import Done, TextDelta, collect
+from rag.generation.breaker import BreakerState, CircuitBreaker
 from rag.generation.catalog import load_catalog, parse_catalog, resolve_secrets
 from rag.generation.extractive import MODEL_ID as EXTRACTIVE_ID
-from rag.generation.router import BreakerState, Router, RouteRequest, estimate_prompt_tokens
+from rag.generation.router import Router, RouteRequest, estimate_prompt_tokens
 from rag.models import Generation
 from tests.generation.conftest import ANTHROPIC_MODEL, GEMINI_MODEL, OPENAI_MODEL, PROMPT
 from tests.stubs.server import Reply, StubServer
@@ -322,7 +323,6 @@ def test_the_breaker_opens_after_n_failures_and_closes_after_a_good_probe(
 
 
 def test_a_half_open_breaker_lets_one_probe_through() -> None:
-    from rag.generation.router import CircuitBreaker
 
     clock = FakeClock()
     breaker = CircuitBreaker(failures=1, cooldown_s=10, clock=clock)
