@@ -95,6 +95,12 @@ class RetrievalSettings(BaseModel):
         description="Maximal marginal relevance: 1 = pure relevance, lower = more diverse "
         "chunks; None = off.",
     )
+    rerank_top_n: int | None = Field(
+        default=None,
+        ge=2,
+        description="Rerank this many best candidates with the local model (query likelihood) "
+        "before diversifying; None = off unless a request asks (then 20).",
+    )
     min_similarity: float = Field(
         default=0.25,
         description="Below this cosine similarity of the best passage, abstain without a model.",

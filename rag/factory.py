@@ -25,6 +25,7 @@ from rag.generation.catalog import ModelCatalog, load_catalog, resolve_secrets
 from rag.generation.router import Router
 from rag.ingestion import Ingestor
 from rag.models import Element
+from rag.reranking.llama_cpp import LlamaReranker
 from rag.retrieval import Retriever
 from rag.sparse import Bm25Encoder
 from rag.stores import VectorStore
@@ -74,6 +75,12 @@ def build_generator(settings: Settings) -> Generator:
     return build_router(settings)
 
 
+def build_reranker(settings: Settings) -> LlamaReranker:
+    """The generator's local model as a reranker; constructing it loads nothing."""
+    g = settings.generator
+    return LlamaReranker(g.model_path, threads=g.threads)
+
+
 def _parse(path: Path, filename: str) -> list[Element]:
     from rag.parsing import parse_file
 
@@ -117,13 +124,19 @@ class Runtime:
         return Ingestor(self.catalog, _parse, self.chunker, self.embedder, self.sparse, self.store)
 
     @cached_property
+    def reranker(self) -> LlamaReranker:
+        return build_reranker(self.settings)
+
+    @cached_property
     def retriever(self) -> Retriever:
+        # The reranker's model loads on the first request that reranks, not before.
         return Retriever(
             self.catalog,
             self.embedder,
             self.sparse,
             self.store,
             self.settings.retrieval,
+            reranker=self.reranker,
         )
 
     @cached_property
@@ -141,6 +154,8 @@ class Runtime:
     def close(self) -> None:
         if "router" in self.__dict__:
             self.router.close()
+        if "reranker" in self.__dict__:
+            self.reranker.close()
         close = getattr(self.store, "close", None)
         if close is not None:
             close()

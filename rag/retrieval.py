@@ -1,5 +1,6 @@
 """Question → scored chunks from one collection: dense, keyword or hybrid (Qdrant fusion),
-filtered on metadata, then diversified so one document cannot fill every slot."""
+filtered on metadata, optionally reranked by a model reading each passage with the question,
+then diversified so one document cannot fill every slot."""
 
 from __future__ import annotations
 
@@ -15,11 +16,14 @@ from rag.embedding import Embedder
 from rag.errors import InvalidInput
 from rag.filters import parse_filters
 from rag.models import ScoredChunk
+from rag.reranking import Reranker
 from rag.sparse import Bm25Encoder
 from rag.stores import VectorStore
 
 # Diversifying picks from more candidates than it returns.
 CANDIDATE_FACTOR = 4
+# How many candidates a request that asks for reranking gets when none are configured.
+DEFAULT_RERANK_TOP_N = 20
 
 
 class SearchOptions(BaseModel):
@@ -39,6 +43,11 @@ class SearchOptions(BaseModel):
     mmr_lambda: float | None = Field(
         default=None, ge=0.0, le=1.0, description="MMR trade-off, 1 = relevance only."
     )
+    rerank: bool | None = Field(
+        default=None,
+        description="Rerank the best candidates with the local model (slower: a model call per "
+        "passage); unset = as configured.",
+    )
 
 
 class Retriever:
@@ -49,12 +58,14 @@ class Retriever:
         sparse: Bm25Encoder,
         store: VectorStore,
         defaults: RetrievalSettings,
+        reranker: Reranker | None = None,
     ):
         self.catalog = catalog
         self.embedder = embedder
         self.sparse = sparse
         self.store = store
         self.defaults = defaults
+        self.reranker = reranker
 
     @property
     def max_top_k(self) -> int:
@@ -75,23 +86,37 @@ class Retriever:
         per_document = d.max_per_document if o.max_per_document is None else o.max_per_document
         mmr = o.mmr_lambda if o.mmr_lambda is not None else d.mmr_lambda
         diversify = bool(per_document) or mmr is not None
+        rerank_n = self._rerank_depth(o)
+        limit = (
+            min(top_k * CANDIDATE_FACTOR, d.max_top_k * CANDIDATE_FACTOR) if diversify else top_k
+        )
         dense = self.embedder.embed_query(question)
         hits = self.store.search(
             collection,
             dense=dense,
             sparse=self.sparse.encode_query(question),
             mode=o.mode or d.mode,
-            limit=min(top_k * CANDIDATE_FACTOR, d.max_top_k * CANDIDATE_FACTOR)
-            if diversify
-            else top_k,
+            limit=max(limit, rerank_n),
             filters=conditions,
             fusion=o.fusion or d.fusion,
         )
+        if rerank_n and self.reranker is not None:
+            hits = self.reranker.rerank(question, hits, rerank_n)
         if mmr is not None:
             hits = maximal_marginal_relevance(hits, len(hits), mmr)
         if per_document:
             hits = cap_per_document(hits, per_document)
         return hits[:top_k]
+
+    def _rerank_depth(self, options: SearchOptions) -> int:
+        """How many candidates to rerank: 0 when reranking is off for this request."""
+        configured = self.defaults.rerank_top_n
+        wanted = options.rerank if options.rerank is not None else configured is not None
+        if not wanted:
+            return 0
+        if self.reranker is None:
+            raise InvalidInput("reranking is not available in this deployment")
+        return configured or DEFAULT_RERANK_TOP_N
 
 
 def cap_per_document(hits: Sequence[ScoredChunk], cap: int) -> list[ScoredChunk]:
