@@ -90,6 +90,28 @@ def packaged_model_path() -> Path:
         ) from exc
 
 
+def resolve_model_path(configured: Path | None) -> Path:
+    """The configured GGUF, or the packaged one; `BackendUnavailable` if it is not there."""
+    path = configured or packaged_model_path()
+    if not path.is_file():
+        raise BackendUnavailable(f"model file {path} does not exist", backend=BACKEND)
+    return path
+
+
+def load_llama(path: Path, **params: Any) -> Llama:
+    """A `Llama` on `path` (seeded, quiet); load failures are `BackendUnavailable`."""
+    try:
+        from llama_cpp import Llama
+    except ImportError as exc:
+        raise BackendUnavailable("llama-cpp-python is not installed", backend=BACKEND) from exc
+    try:
+        return Llama(model_path=str(path), seed=0, verbose=False, **params)
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise BackendUnavailable(
+            f"model {path} could not be loaded: {exc}", backend=BACKEND
+        ) from exc
+
+
 def _packaged_sha256(path: Path) -> str | None:
     """The published sha256 when `path` is the packaged model, which `assemble()` verified."""
     try:
@@ -224,10 +246,7 @@ class LlamaCppGenerator:
 
     def _resolve_path(self) -> Path:
         if self._path is None:
-            path = self._configured_path or packaged_model_path()
-            if not path.is_file():
-                raise BackendUnavailable(f"model file {path} does not exist", backend=BACKEND)
-            self._path = path
+            self._path = resolve_model_path(self._configured_path)
         return self._path
 
     @property
@@ -244,24 +263,13 @@ class LlamaCppGenerator:
             return self._llm
 
     def _load(self, path: Path) -> Llama:
-        try:
-            from llama_cpp import Llama
-        except ImportError as exc:
-            raise BackendUnavailable("llama-cpp-python is not installed", backend=BACKEND) from exc
-        try:
-            llm = Llama(
-                model_path=str(path),
-                n_ctx=self.context_window,
-                n_threads=self.threads,
-                n_threads_batch=self.threads,
-                use_mlock=False,
-                seed=0,
-                verbose=False,
-            )
-        except (ValueError, RuntimeError, OSError) as exc:
-            raise BackendUnavailable(
-                f"model {path} could not be loaded: {exc}", backend=BACKEND
-            ) from exc
+        llm = load_llama(
+            path,
+            n_ctx=self.context_window,
+            n_threads=self.threads,
+            n_threads_batch=self.threads,
+            use_mlock=False,
+        )
         if self.prompt_format == "chat":
             try:
                 self._chat_template = self._template_of(llm, path)

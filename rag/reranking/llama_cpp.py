@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rag.errors import BackendError, BackendUnavailable
-from rag.generation.llama_cpp import derive_model_id, packaged_model_path
+from rag.errors import BackendError
+from rag.generation.llama_cpp import derive_model_id, load_llama, resolve_model_path
 from rag.models import ScoredChunk
 from rag.reranking import reorder
 
@@ -59,10 +59,7 @@ class LlamaReranker:
 
     def _resolve_path(self) -> Path:
         if self._path is None:
-            path = self._configured_path or packaged_model_path()
-            if not path.is_file():
-                raise BackendUnavailable(f"model file {path} does not exist", backend=BACKEND)
-            self._path = path
+            self._path = resolve_model_path(self._configured_path)
         return self._path
 
     @property
@@ -79,29 +76,15 @@ class LlamaReranker:
 
     def _model(self) -> Llama:
         if self._llm is None:
-            try:
-                from llama_cpp import Llama
-            except ImportError as exc:
-                raise BackendUnavailable(
-                    "llama-cpp-python is not installed", backend=BACKEND
-                ) from exc
-            path = self._resolve_path()
-            try:
-                self._llm = Llama(
-                    model_path=str(path),
-                    n_ctx=self._window,
-                    n_batch=self._window,
-                    n_ubatch=self._window,
-                    n_threads=self.threads,
-                    n_threads_batch=self.threads,
-                    logits_all=False,
-                    seed=0,
-                    verbose=False,
-                )
-            except (ValueError, RuntimeError, OSError) as exc:
-                raise BackendUnavailable(
-                    f"model {path} could not be loaded: {exc}", backend=BACKEND
-                ) from exc
+            self._llm = load_llama(
+                self._resolve_path(),
+                n_ctx=self._window,
+                n_batch=self._window,
+                n_ubatch=self._window,
+                n_threads=self.threads,
+                n_threads_batch=self.threads,
+                logits_all=False,
+            )
         return self._llm
 
     def ping(self) -> None:
