@@ -98,6 +98,32 @@ def resolve_model_path(configured: Path | None) -> Path:
     return path
 
 
+class GgufFile:
+    """A configured GGUF (or the packaged one), found and named on first use: the file's
+    pinned id is derived from its header unless one is configured. Thread-safe."""
+
+    def __init__(self, path: Path | None = None, model_id: str | None = None):
+        self._configured = path
+        self._path: Path | None = None
+        self._model_id = model_id
+        self._lock = threading.Lock()
+
+    @property
+    def path(self) -> Path:
+        with self._lock:
+            if self._path is None:
+                self._path = resolve_model_path(self._configured)
+            return self._path
+
+    @property
+    def model_id(self) -> str:
+        path = self.path
+        with self._lock:
+            if self._model_id is None:
+                self._model_id = derive_model_id(path)
+            return self._model_id
+
+
 def load_llama(path: Path, **params: Any) -> Llama:
     """A `Llama` on `path` (seeded, quiet); load failures are `BackendUnavailable`."""
     try:
@@ -224,14 +250,12 @@ class LlamaCppGenerator:
     ) -> None:
         if max_tokens >= context_window:
             raise ValueError("max_tokens must be smaller than context_window")
-        self._configured_path = model_path
-        self._model_id = model_id
+        self._gguf = GgufFile(model_path, model_id)
         self.context_window = context_window
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.threads = threads or os.cpu_count() or 1
         self.prompt_format: PromptFormat = prompt_format
-        self._path: Path | None = None
         self._llm: Llama | None = None
         self._chat_template: Callable[[list[dict[str, str]]], tuple[str, list[str]]] | None = None
         self._state_lock = threading.Lock()
@@ -241,25 +265,16 @@ class LlamaCppGenerator:
 
     @property
     def model_path(self) -> Path:
-        with self._state_lock:
-            return self._resolve_path()
-
-    def _resolve_path(self) -> Path:
-        if self._path is None:
-            self._path = resolve_model_path(self._configured_path)
-        return self._path
+        return self._gguf.path
 
     @property
     def model_id(self) -> str:
-        with self._state_lock:
-            if self._model_id is None:
-                self._model_id = derive_model_id(self._resolve_path())
-            return self._model_id
+        return self._gguf.model_id
 
     def _model(self) -> Llama:
         with self._state_lock:
             if self._llm is None:
-                self._llm = self._load(self._resolve_path())
+                self._llm = self._load(self._gguf.path)
             return self._llm
 
     def _load(self, path: Path) -> Llama:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rag.errors import BackendError
-from rag.generation.llama_cpp import derive_model_id, load_llama, resolve_model_path
+from rag.generation.llama_cpp import GgufFile, load_llama
 from rag.models import ScoredChunk
 from rag.reranking import reorder
 
@@ -48,26 +48,16 @@ class LlamaReranker:
         max_question_tokens: int = 64,
         threads: int | None = None,
     ) -> None:
-        self._configured_path = model_path
-        self._model_id = model_id
+        self._gguf = GgufFile(model_path, model_id)
         self.max_passage_tokens = max_passage_tokens
         self.max_question_tokens = max_question_tokens
         self.threads = threads or os.cpu_count() or 1
-        self._path: Path | None = None
         self._llm: Llama | None = None
         self._lock = threading.Lock()
 
-    def _resolve_path(self) -> Path:
-        if self._path is None:
-            self._path = resolve_model_path(self._configured_path)
-        return self._path
-
     @property
     def model_id(self) -> str:
-        with self._lock:
-            if self._model_id is None:
-                self._model_id = derive_model_id(self._resolve_path())
-            return self._model_id
+        return self._gguf.model_id
 
     @property
     def _window(self) -> int:
@@ -77,7 +67,7 @@ class LlamaReranker:
     def _model(self) -> Llama:
         if self._llm is None:
             self._llm = load_llama(
-                self._resolve_path(),
+                self._gguf.path,
                 n_ctx=self._window,
                 n_batch=self._window,
                 n_ubatch=self._window,
