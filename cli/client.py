@@ -9,8 +9,6 @@ from typing import Any
 
 import httpx
 
-from rag.parsing import SUPPORTED_EXTENSIONS
-
 
 class ApiError(Exception):
     pass
@@ -83,18 +81,3 @@ class Client:
         finally:
             for handle in handles:
                 handle.close()
-
-
-def collect_files(paths: list[Path]) -> tuple[list[Path], list[Path]]:
-    """Supported files under `paths` (folders recursively), and the ones skipped."""
-    found: list[Path] = []
-    skipped: list[Path] = []
-    for path in paths:
-        candidates = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-        for candidate in candidates:
-            if candidate.name.startswith("."):
-                continue
-            (found if candidate.suffix.lower() in SUPPORTED_EXTENSIONS else skipped).append(
-                candidate
-            )
-    return found, skipped

@@ -13,8 +13,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.client import ApiError, Client, collect_files
+from cli.client import ApiError, Client
 from cli.eval import eval_app
+from rag.parsing import collect_files
 
 if TYPE_CHECKING:
     from rag.config import Settings

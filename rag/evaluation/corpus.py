@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.errors import InvalidInput, NotFoundError
-from rag.parsing import SUPPORTED_EXTENSIONS
+from rag.parsing import collect_files
 from rag.staging import stage
 
 if TYPE_CHECKING:
@@ -18,11 +18,7 @@ if TYPE_CHECKING:
 def supported_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise InvalidInput(f"{folder} is not a folder")
-    files = sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in SUPPORTED_EXTENSIONS
-    )
+    files, _ = collect_files([folder])
     if not files:
         raise InvalidInput(f"{folder} holds no supported documents")
     return files
