@@ -32,7 +32,7 @@ from rag.db.tables import (
     utcnow,
 )
 from rag.errors import ConflictError, InvalidInput, NotFoundError
-from rag.filters import merge_field_types
+from rag.filters import FieldType, merge_field_types
 from rag.models import CollectionInfo, DocumentInfo, JobDocument, JobInfo
 from rag.parsing import detect_format
 from rag.stores import VectorStore
@@ -112,6 +112,11 @@ class Catalog:
                 .where(DocumentRow.collection_id == row.id)
             )
             return _collection_info(row, count or 0)
+
+    def metadata_fields(self, name: str) -> dict[str, FieldType]:
+        """The collection's filterable metadata keys; one row read, for every query."""
+        with self.db.session() as session:
+            return dict(_collection(session, name).metadata_fields or {})
 
     def delete_collection(self, name: str) -> None:
         with self.db.session() as session:

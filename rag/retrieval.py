@@ -81,15 +81,13 @@ class Retriever:
             raise InvalidInput("the question is empty")
         if not 1 <= top_k <= d.max_top_k:
             raise InvalidInput(f"top_k must be between 1 and {d.max_top_k}")
-        info = self.catalog.get_collection(collection)  # unknown collection → NotFoundError
-        conditions = parse_filters(o.filters, info.metadata_fields)
+        fields = self.catalog.metadata_fields(collection)  # unknown collection → NotFoundError
+        conditions = parse_filters(o.filters, fields)
         per_document = d.max_per_document if o.max_per_document is None else o.max_per_document
         mmr = o.mmr_lambda if o.mmr_lambda is not None else d.mmr_lambda
         diversify = bool(per_document) or mmr is not None
         rerank_n = self._rerank_depth(o)
-        limit = (
-            min(top_k * CANDIDATE_FACTOR, d.max_top_k * CANDIDATE_FACTOR) if diversify else top_k
-        )
+        limit = top_k * CANDIDATE_FACTOR if diversify else top_k
         dense = self.embedder.embed_query(question)
         hits = self.store.search(
             collection,
