@@ -52,9 +52,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         install_runtime(runtime)
         dispatcher = Dispatcher(
             celery_app,
-            runtime.catalog,
+            runtime.jobs,
             queue=settings.worker.queue,
             redispatch_after_s=settings.worker.redispatch_after_s,
+            lease_s=settings.worker.lease_s,
         )
         worker = None
         if settings.run_embedded_worker:
@@ -62,8 +63,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             worker = InProcessWorker(
                 celery_app, queue=settings.worker.queue, concurrency=settings.worker.concurrency
             )
+            # This process alone runs work on the embedded store: whatever a previous run left
+            # mid-way was orphaned by its exit, so it is sent again now, not after the lease.
+            if orphans := runtime.jobs.requeue_orphans(lease_s=0):
+                log.warning("%d document(s) were mid-way when the last run stopped", orphans)
             worker.start()
-        relay = Relay(dispatcher)
+        relay = Relay(dispatcher, interval_s=settings.worker.relay_interval_s)
         relay.start()
         app.state.runtime, app.state.dispatcher, app.state.worker = runtime, dispatcher, worker
         log.info(

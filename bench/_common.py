@@ -105,7 +105,8 @@ async def wait_for_jobs(
     with anyio.fail_after(timeout_s):
         for job_id in job_ids:
             while True:
-                job: dict[str, Any] = (await client.get(f"/v1/jobs/{job_id}")).json()
+                response = await client.get(f"/v1/jobs/{job_id}", params={"documents_limit": 0})
+                job: dict[str, Any] = response.json()
                 if job["status"] not in ("queued", "running"):
                     jobs.append(job)
                     break

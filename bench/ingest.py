@@ -1,7 +1,11 @@
 """Ingest throughput end to end (REST upload → Redis queue → in-process worker → Qdrant) versus a
-raw `SentenceTransformer.encode` of the same chunks, plus where the pipeline's time goes.
+raw `SentenceTransformer.encode` of the same chunks; then the same folder again, unchanged.
 
-    .venv/bin/python bench/ingest.py [--docs 100] [--source scifact|samples] [--batch 16]
+    .venv/bin/python bench/ingest.py [--docs 1000] [--source scifact|samples] [--batch 16]
+                                     [--concurrency 1] [--steps]
+
+One job for the whole folder (the first upload creates it, the others add to it), as
+`rag ingest` does. --steps also times each stage one document at a time in this process.
 """
 
 from __future__ import annotations
@@ -46,20 +50,21 @@ def build_scifact_docs(folder: Path, n_docs: int, min_words: int, max_words: int
     return paths
 
 
-async def pipeline(client: Any, files: list[Path], batch: int) -> tuple[float, list[Any]]:
-    """Upload in batches, wait for every job. Returns (wall seconds, jobs)."""
+async def pipeline(client: Any, files: list[Path], batch: int) -> tuple[float, Any]:
+    """Upload in batches into one job, wait for it. Returns (wall seconds, the job)."""
     start = time.perf_counter()
-    job_ids = []
+    job_id = None
     for group in c.batched(files, batch):
         form = [("files", (p.name, p.read_bytes())) for p in group]
-        response = await client.post("/v1/collections/bench/documents", files=form)
+        params = {"job_id": job_id} if job_id else {}
+        response = await client.post("/v1/collections/bench/documents", files=form, params=params)
         response.raise_for_status()
-        job_ids.append(response.json()["id"])
+        job_id = response.json()["id"]
     uploaded = time.perf_counter() - start
-    jobs = await c.wait_for_jobs(client, job_ids)
+    (job,) = await c.wait_for_jobs(client, [job_id])
     wall = time.perf_counter() - start
-    print(f"uploads accepted in {uploaded:.2f}s ({len(job_ids)} requests)")
-    return wall, jobs
+    print(f"uploads accepted in {uploaded:.2f}s ({len(files) // batch + 1} requests, one job)")
+    return wall, job
 
 
 def rechunk(rt: Any, files: list[Path], sw: c.Stopwatch) -> list[list[Any]]:
@@ -90,8 +95,8 @@ def index_steps(rt: Any, per_doc: list[list[Any]], sw: c.Stopwatch) -> None:
         with sw("upsert"):
             rt.store.ensure_collection("steps", len(dense[0]))
             rt.store.upsert(chunks, dense, sparse)
-        with sw("delete stale tail"):
-            rt.store.delete_document("steps", chunks[0].document_id, from_index=len(chunks))
+        with sw("delete old version"):
+            rt.store.delete_document("steps", chunks[0].document_id, before_version=0)
     rt.store.drop_collection("steps")
 
 
@@ -120,7 +125,9 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
     print(f" ({min(words)}-{max(words)} per document); queue {c.QUEUE}")
 
     started = time.perf_counter()
-    async with c.running_app(c.bench_settings(data_dir / "rag")) as (app, client):
+    settings = c.bench_settings(data_dir / "rag")
+    settings.worker.concurrency = args.concurrency
+    async with c.running_app(settings) as (app, client):
         rt = app.state.runtime
         print(f"app up in {time.perf_counter() - started:.1f}s; store {rt.store.location}")
         for name in ("warmup", "bench"):  # creating a collection loads the embedding model
@@ -141,28 +148,35 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
         print(f"raw encode (before the pipeline): {len(texts)} chunks, {raw_before:.2f} chunks/s")
 
         c.header("pipeline: REST upload → queue → worker (parse, chunk, embed, upsert)")
-        wall, jobs = await pipeline(client, files, args.batch)
-        listing = (await client.get("/v1/collections/bench/documents?limit=1000")).json()
+        wall, job = await pipeline(client, files, args.batch)
+        listing = (await client.get("/v1/collections/bench/documents?limit=10000")).json()
         chunks = sum(d["chunk_count"] for d in listing)
-        failed = sum(j["counts"]["failed"] for j in jobs)
-        print(f"{len(listing)} documents, {chunks} chunks, {failed} failed, wall {wall:.1f}s")
-        print(f"pipeline: {len(files) / wall:.2f} documents/s, {chunks / wall:.2f} chunks/s")
+        print(f"{len(listing)} documents, {chunks} chunks, {job['counts']['failed']} failed")
+        print(f"pipeline: wall {wall:.1f}s, {len(files) / wall:.2f} documents/s, ", end="")
+        print(f"{chunks / wall:.2f} chunks/s (worker concurrency {args.concurrency})")
 
-        c.header("same documents, same steps, timed one by one in this process (worker idle)")
-        index_steps(rt, per_doc, sw)
-        steps = sum(sw.totals.values())
-        for stage, seconds in sw.totals.items():
-            print(f"  {stage:22s} {seconds:7.2f}s  {100 * seconds / steps:5.1f}%")
-        print(f"  {'sum of steps':22s} {steps:7.2f}s  ({len(texts)} chunks re-chunked)")
-        print(f"  pipeline wall - sum of steps (queue, DB, HTTP, polling): {wall - steps:.2f}s")
+        c.header("the same folder again, unchanged: nothing may be parsed or embedded")
+        embedded = rt.embedder.documents_embedded
+        again, job = await pipeline(client, files, args.batch)
+        print(f"re-ingest: wall {again:.2f}s, {job['counts']['skipped']} skipped, ", end="")
+        print(f"{rt.embedder.documents_embedded - embedded} chunks embedded")
+        print(f"re-ingest / first run = {100 * again / wall:.1f}% (target <= 5%)")
+
+        if args.steps:
+            c.header("same documents, same steps, timed one by one in this process (worker idle)")
+            index_steps(rt, per_doc, sw)
+            steps = sum(sw.totals.values())
+            for stage, seconds in sw.totals.items():
+                print(f"  {stage:22s} {seconds:7.2f}s  {100 * seconds / steps:5.1f}%")
+            print(f"  {'sum of steps':22s} {steps:7.2f}s  ({len(texts)} chunks re-chunked)")
 
         raw_after = raw_encode(rt, texts)
         print(f"\nraw encode (after the pipeline): {raw_after:.2f} chunks/s")
         raw = (raw_before + raw_after) / 2
         ratio = (chunks / wall) / raw
-        verdict = "meets" if ratio >= 0.8 else "below"
+        verdict = "meets" if ratio >= 0.85 else "below"
         print(
-            f"ratio pipeline / raw encode (mean of both) = {ratio:.2f} ({verdict} the 0.8 target)",
+            f"ratio pipeline / raw encode (mean of both) = {ratio:.2f} ({verdict} the 0.85 target)",
             end="",
         )
         lo, hi = sorted(chunks / wall / r for r in (raw_before, raw_after))
@@ -171,11 +185,13 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--docs", type=int, default=100, help="SciFact documents to build")
+    parser.add_argument("--docs", type=int, default=1000, help="SciFact documents to build")
     parser.add_argument("--source", choices=("scifact", "samples"), default="scifact")
     parser.add_argument("--batch", type=int, default=16, help="files per upload request")
-    parser.add_argument("--min-words", type=int, default=300)
-    parser.add_argument("--max-words", type=int, default=600)
+    parser.add_argument("--min-words", type=int, default=150)
+    parser.add_argument("--max-words", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, default=1, help="worker threads")
+    parser.add_argument("--steps", action="store_true", help="also time each stage alone")
     args = parser.parse_args()
     started = time.perf_counter()
     with c.scratch_dir("rag-bench-ingest") as data_dir:

@@ -70,14 +70,34 @@ class Client:
         self.request("POST", "/v1/collections", json={"name": name})
         return True
 
-    def upload(self, collection: str, paths: list[Path], metadata: str | None) -> Any:
-        handles = [path.open("rb") for path in paths]
+    def upload(
+        self,
+        collection: str,
+        files: list[tuple[str, Path]],
+        metadata: str | None,
+        *,
+        job_id: str | None = None,
+    ) -> Any:
+        """Upload (source id, path) pairs; into `job_id` if given, else a new job."""
+        handles = [path.open("rb") for _, path in files]
         try:
-            files = [("files", (p.name, h)) for p, h in zip(paths, handles, strict=True)]
+            parts = [("files", (name, h)) for (name, _), h in zip(files, handles, strict=True)]
             data = {"metadata": metadata} if metadata else None
+            params = {"job_id": job_id} if job_id else None
             return self.request(
-                "POST", f"/v1/collections/{collection}/documents", files=files, data=data
+                "POST",
+                f"/v1/collections/{collection}/documents",
+                files=parts,
+                data=data,
+                params=params,
             )
         finally:
             for handle in handles:
                 handle.close()
+
+    def upload_archive(self, collection: str, path: Path, metadata: str | None) -> Any:
+        with path.open("rb") as handle:
+            data = {"collection": collection} | ({"metadata": metadata} if metadata else {})
+            return self.request(
+                "POST", "/v1/jobs/archive", files=[("archive", (path.name, handle))], data=data
+            )

@@ -14,10 +14,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, cast, get_args
+from typing import TYPE_CHECKING, Annotated, cast, get_args
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -28,6 +27,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from cli.common import console, err, fail
+
 if TYPE_CHECKING:
     from rag.config import Fusion, RetrievalMode
     from rag.factory import Runtime
@@ -36,8 +37,6 @@ eval_app = typer.Typer(
     help="Measure retrieval and answer quality on a benchmark or on your own data.",
     no_args_is_help=True,
 )
-console = Console()
-err = Console(stderr=True)
 
 Output = Annotated[
     Path | None, typer.Option(help="Report folder (default: ./eval-results/<dataset name>).")
@@ -55,16 +54,11 @@ Mlflow = Annotated[
 ProgressFn = Callable[[str, str, int, int], None]
 
 
-def _fail(message: str) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(1)
-
-
 def _choices(option: str, value: str, allowed: tuple[str, ...]) -> list[str]:
     chosen = [m.strip() for m in value.split(",") if m.strip()]
     unknown = [m for m in chosen if m not in allowed]
     if not chosen or unknown:
-        _fail(f"{option} takes a comma-separated list of {', '.join(allowed)}; got {value!r}")
+        fail(f"{option} takes a comma-separated list of {', '.join(allowed)}; got {value!r}")
     return list(dict.fromkeys(chosen))
 
 
@@ -220,7 +214,7 @@ def retrieval(
         params |= {"embedding_model": report.embedding_model, **report.chunking}
         _track(mlflow, f"retrieval-{data.name}", params, dict(flat_metrics(report)), paths)
     except RagError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     console.print(f"wrote {paths[1]} and {paths[0]} · {time.perf_counter() - started:.0f} s total")
 
 
@@ -297,5 +291,5 @@ def answers(
             params = {"dataset": name, "generator": report.generator, "corpus": str(corpus)}
             _track(mlflow, f"answers-{name}", params, {**report.metrics}, paths)
     except RagError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     console.print(f"wrote {paths[1]} and {paths[0]} · {time.perf_counter() - started:.0f} s total")

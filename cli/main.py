@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
-import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cli.client import ApiError, Client
+from cli.common import DEFAULT_URL, ApiUrl, Collection, console, fail
 from cli.eval import eval_app
-from rag.parsing import collect_files
+from cli.jobs import ingest, jobs_app
 
 if TYPE_CHECKING:
     from rag.config import Settings
@@ -25,12 +22,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err = Console(stderr=True)
 app.add_typer(eval_app, name="eval")
-
-ApiUrl = Annotated[str, typer.Option("--api-url", envvar="RAG_API_URL", help="Service URL.")]
-Collection = Annotated[str, typer.Option("--collection", "-c", help="Collection name.")]
+app.add_typer(jobs_app, name="jobs")
+app.command()(ingest)
 Filters = Annotated[
     str | None,
     typer.Option(
@@ -38,13 +32,6 @@ Filters = Annotated[
     ),
 ]
 Mode = Annotated[str | None, typer.Option(help="dense, sparse or hybrid.")]
-DEFAULT_URL = "http://127.0.0.1:8000"
-UPLOAD_BATCH = 16
-
-
-def _fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(1)
 
 
 def _search_body(collection: str, question: str, **options: Any) -> dict[str, Any]:
@@ -54,7 +41,7 @@ def _search_body(collection: str, question: str, **options: Any) -> dict[str, An
         try:
             body["filters"] = json.loads(raw)
         except json.JSONDecodeError as exc:
-            _fail(f"--filter is not valid JSON: {exc}")
+            fail(f"--filter is not valid JSON: {exc}")
     return body
 
 
@@ -76,7 +63,7 @@ def serve(
     try:
         app = create_app(settings)
     except ConfigError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     if settings.embedded_store:
         _check_store_is_free(settings)
     uvicorn.run(
@@ -96,7 +83,7 @@ def _check_store_is_free(settings: Settings) -> None:
     try:
         store.ping()
     except BackendUnavailable as exc:
-        _fail(exc.message)
+        fail(exc.message)
     finally:
         store.close()
 
@@ -109,7 +96,7 @@ def worker() -> None:
 
     settings = get_settings()
     if settings.embedded_store:
-        _fail(
+        fail(
             "`rag worker` needs QDRANT_URL: the embedded Qdrant store can only be opened by one "
             "process, and `rag serve` already runs a worker inside it."
         )
@@ -126,74 +113,6 @@ def worker() -> None:
             "-c",
             str(settings.worker.concurrency),
         ]
-    )
-
-
-@app.command()
-def ingest(
-    paths: Annotated[list[Path], typer.Argument(exists=True, help="Files or folders (recursive).")],
-    collection: Collection = "default",
-    metadata: Annotated[str | None, typer.Option(help="JSON object stored on each file.")] = None,
-    wait: Annotated[bool, typer.Option(help="Wait for the job and show progress.")] = True,
-    api_url: ApiUrl = DEFAULT_URL,
-) -> None:
-    """Upload documents and follow the ingestion job with a progress bar."""
-    files, skipped = collect_files(paths)
-    for path in skipped:
-        err.print(f"[yellow]skipped[/yellow] {path} (unsupported type)")
-    if not files:
-        _fail("no supported documents found")
-    client = Client(api_url)
-    try:
-        if client.ensure_collection(collection):
-            console.print(f"created collection [bold]{collection}[/bold]")
-        jobs = []
-        with _progress() as progress:
-            task = progress.add_task("uploading", total=len(files))
-            for start in range(0, len(files), UPLOAD_BATCH):
-                batch = files[start : start + UPLOAD_BATCH]
-                jobs.append(client.upload(collection, batch, metadata))
-                progress.advance(task, len(batch))
-        if wait:
-            jobs = _follow(client, [job["id"] for job in jobs], len(files))
-    except ApiError as exc:
-        _fail(str(exc))
-    _summarise(jobs)
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-    )
-
-
-def _follow(client: Client, job_ids: list[str], total: int) -> list[dict[str, Any]]:
-    with _progress() as progress:
-        task = progress.add_task("ingesting", total=total)
-        while True:
-            jobs = [client.request("GET", f"/v1/jobs/{job_id}") for job_id in job_ids]
-            done = sum(round(job["progress"] * len(job["documents"])) for job in jobs)
-            progress.update(task, completed=done)
-            if all(job["status"] not in ("queued", "running") for job in jobs):
-                return jobs
-            time.sleep(0.5)
-
-
-def _summarise(jobs: list[dict[str, Any]]) -> None:
-    counts: dict[str, int] = {}
-    for job in jobs:
-        for key, value in job["counts"].items():
-            counts[key] = counts.get(key, 0) + value
-        for doc in job["documents"]:
-            if doc["status"] == "failed":
-                err.print(f"[red]failed[/red] {doc['source']}: {doc['error']}")
-    summary = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
-    console.print(
-        f"job{'s' if len(jobs) > 1 else ''} {', '.join(j['id'] for j in jobs)}: {summary}"
     )
 
 
@@ -220,7 +139,7 @@ def query(
         else:
             answer = client.request("POST", "/v1/query", json=body)
     except ApiError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if as_json:
         console.print_json(json.dumps(answer))
         return
@@ -278,7 +197,7 @@ def retrieve(
     try:
         result = Client(api_url).request("POST", "/v1/retrieve", json=body)
     except ApiError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     table = Table("score", "similarity", "source", "section / page", "text")
     for hit in result["hits"]:
         where = " · ".join(str(x) for x in (hit["section"], hit["page"]) if x)
@@ -288,41 +207,12 @@ def retrieve(
 
 
 @app.command()
-def jobs(
-    job_id: Annotated[str | None, typer.Argument(help="Show one job in detail.")] = None,
-    api_url: ApiUrl = DEFAULT_URL,
-) -> None:
-    """List recent ingestion jobs, or show one."""
-    client = Client(api_url)
-    try:
-        if job_id:
-            console.print_json(json.dumps(client.request("GET", f"/v1/jobs/{job_id}")))
-            return
-        listed = client.request("GET", "/v1/jobs")
-    except ApiError as exc:
-        _fail(str(exc))
-    table = Table("job", "collection", "status", "done", "failed", "skipped", "created")
-    for job in listed:
-        c = job["counts"]
-        table.add_row(
-            job["id"],
-            job["collection"],
-            job["status"],
-            str(c["done"]),
-            str(c["failed"]),
-            str(c["skipped"]),
-            job["created_at"][:19],
-        )
-    console.print(table)
-
-
-@app.command()
 def collections(api_url: ApiUrl = DEFAULT_URL) -> None:
     """List collections."""
     try:
         listed = Client(api_url).request("GET", "/v1/collections")
     except ApiError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     table = Table("name", "documents", "embedding model", "created")
     for c in listed:
         table.add_row(

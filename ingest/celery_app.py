@@ -21,8 +21,10 @@ def create_celery(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        # Redis redelivers an unacknowledged task after this long; longer than any document takes.
-        broker_transport_options={"visibility_timeout": 3600},
+        # Redis redelivers an unacknowledged task after this long. A backstop only: a crashed
+        # worker's document is re-sent when its lease runs out (rag.jobs), and a duplicate
+        # delivery of a running or finished document does nothing.
+        broker_transport_options={"visibility_timeout": settings.worker.visibility_timeout_s},
         broker_connection_retry_on_startup=True,
         task_publish_retry=True,
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},

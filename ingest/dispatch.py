@@ -1,9 +1,12 @@
-"""Sending recorded job items to the broker, and sending again what the broker lost.
+"""Sending recorded job items to the broker, and sending again what was lost.
 
-The database is the source of truth (see `rag.catalog`): an upload is committed first, then
-published. If the broker is down the item stays undispatched and the relay publishes it when
-the broker is back; Redis here keeps nothing on disk, so a restart that empties a queue is
-also repaired by the relay (items sent long ago, not started, while the queue is empty).
+The database is the source of truth (see `rag.jobs`): an upload is committed first, then
+published. The relay repairs three kinds of loss:
+- the broker was down: the item stays undispatched and is published when the broker is back;
+- the broker lost its queue (Redis here keeps nothing on disk): items sent long ago, not
+  started, while the queue is empty, are sent again;
+- a worker died mid-document (SIGKILL, OOM, power): its lease runs out and the item is sent
+  again, long before Redis's visibility timeout would redeliver the message.
 """
 
 from __future__ import annotations
@@ -15,19 +18,28 @@ from datetime import timedelta
 from celery import Celery
 from kombu.exceptions import ChannelError, OperationalError
 
-from rag.catalog import Catalog
 from rag.db.tables import utcnow
 from rag.errors import BackendUnavailable
+from rag.jobs import Jobs, WorkItem
 
 log = logging.getLogger(__name__)
 
 
 class Dispatcher:
-    def __init__(self, app: Celery, catalog: Catalog, *, queue: str, redispatch_after_s: float):
+    def __init__(
+        self,
+        app: Celery,
+        jobs: Jobs,
+        *,
+        queue: str,
+        redispatch_after_s: float,
+        lease_s: float,
+    ):
         self.app = app
-        self.catalog = catalog
+        self.jobs = jobs
         self.queue = queue
         self.redispatch_after = timedelta(seconds=redispatch_after_s)
+        self.lease_s = lease_s
 
     def _unreachable(self, exc: Exception) -> BackendUnavailable:
         url = self.app.connection_for_write().as_uri()  # as_uri() masks the password
@@ -50,9 +62,9 @@ class Dispatcher:
         except (OperationalError, OSError) as exc:
             raise self._unreachable(exc) from exc
 
-    def dispatch(self, items: list[tuple[str, str]]) -> int:
+    def dispatch(self, items: list[WorkItem]) -> int:
         """Publish items; those published are marked. Raises if the broker is unreachable."""
-        sent: list[tuple[str, str]] = []
+        sent: list[WorkItem] = []
         try:
             for job_id, document_id in items:
                 self.app.send_task(
@@ -62,12 +74,14 @@ class Dispatcher:
         except (OperationalError, OSError) as exc:
             raise self._unreachable(exc) from exc
         finally:
-            self.catalog.mark_dispatched(sent)
+            self.jobs.mark_dispatched(sent)
         return len(sent)
 
     def relay_once(self) -> int:
+        if orphans := self.jobs.requeue_orphans(self.lease_s):
+            log.warning("relay: %d document(s) lost their worker mid-way; sending again", orphans)
         stale_before = utcnow() - self.redispatch_after if self.queue_depth() == 0 else None
-        items = self.catalog.undispatched(stale_before=stale_before)
+        items = self.jobs.undispatched(stale_before=stale_before)
         if items:
             log.info("relay: sending %d job item(s) the broker does not have", len(items))
         return self.dispatch(items) if items else 0

@@ -22,8 +22,10 @@ _CHUNK_NAMESPACE = uuid.UUID("6f1c2a8e-3b7d-4a55-9d0e-2f8b1c4e7a90")
 Tokenize = Callable[[str], Sequence[Any]]
 
 
-def chunk_id(document_id: str, index: int) -> str:
-    return str(uuid.uuid5(_CHUNK_NAMESPACE, f"{document_id}:{index}"))
+def chunk_id(document_id: str, index: int, version: int = 0) -> str:
+    """Stable per (document, version, index): a redelivered task overwrites its own points, and
+    a new version never overwrites the one readers see until it is complete."""
+    return str(uuid.uuid5(_CHUNK_NAMESPACE, f"{document_id}:{version}:{index}"))
 
 
 @dataclass
@@ -92,6 +94,7 @@ class Chunker:
         source: str,
         title: str,
         metadata: dict[str, Any] | None = None,
+        version: int = 0,
     ) -> list[Chunk]:
         chunks: list[Chunk] = []
         for section in _sections(elements):
@@ -104,8 +107,9 @@ class Chunker:
                 index = len(chunks)
                 chunks.append(
                     Chunk(
-                        id=chunk_id(document_id, index),
+                        id=chunk_id(document_id, index, version),
                         document_id=document_id,
+                        version=version,
                         collection=collection,
                         index=index,
                         text=text,

@@ -117,9 +117,38 @@ class WorkerSettings(BaseModel):
     concurrency: int = 1
     queue: str = "rag.ingest"
     task_max_retries: int = 5
+    lease_s: float = Field(
+        default=60.0,
+        description="A running document's worker renews its lease this often (x1/4); a lease "
+        "this old means the worker died and the document is sent again.",
+    )
+    relay_interval_s: float = Field(
+        default=15.0, description="How often lost or orphaned work is looked for and re-sent."
+    )
+    visibility_timeout_s: float = Field(
+        default=1800.0,
+        description="Redis re-delivers an unacknowledged task after this long (a backstop: the "
+        "lease recovers crashed work sooner; a duplicate delivery is ignored).",
+    )
     redispatch_after_s: float = Field(
         default=60.0, description="Re-send a queued document nobody has started after this long."
     )
+
+
+class IngestSettings(BaseModel):
+    allowed_roots: list[Path] = Field(
+        default_factory=list,
+        description="Server folders that folder and manifest jobs may read (none: no paths).",
+    )
+    allowed_url_hosts: list[str] = Field(
+        default_factory=list,
+        description='Hosts manifest URLs may come from ("docs.example.com", "*.example.com").',
+    )
+    max_archive_mb: float = 2048.0
+    max_archive_ratio: float = Field(
+        default=100.0, description="Uncompressed/compressed size above which a member is a bomb."
+    )
+    max_archive_members: int = 100_000
 
 
 class ApiSettings(BaseModel):
@@ -150,6 +179,7 @@ class Settings(BaseSettings):
     generator: GeneratorSettings = GeneratorSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     worker: WorkerSettings = WorkerSettings()
+    ingest: IngestSettings = IngestSettings()
     api: ApiSettings = ApiSettings()
 
     @model_validator(mode="after")

@@ -19,11 +19,13 @@ from rag.chunking import Chunker
 from rag.config import Settings, get_settings
 from rag.db.session import Database, open_database
 from rag.embedding import Embedder
+from rag.embedding.batching import BatchingEmbedder
 from rag.embedding.sentence_transformers import SentenceTransformerEmbedder
 from rag.generation import Generator
 from rag.generation.catalog import ModelCatalog, load_catalog, resolve_secrets
 from rag.generation.router import Router
 from rag.ingestion import Ingestor
+from rag.jobs import Jobs
 from rag.models import Element
 from rag.reranking.llama_cpp import LlamaReranker
 from rag.retrieval import Retriever
@@ -105,6 +107,10 @@ class Runtime:
         )
 
     @cached_property
+    def jobs(self) -> Jobs:
+        return Jobs(self.catalog)
+
+    @cached_property
     def router(self) -> Router:
         return build_router(self.settings, self.embedder)
 
@@ -121,7 +127,17 @@ class Runtime:
 
     @cached_property
     def ingestor(self) -> Ingestor:
-        return Ingestor(self.catalog, _parse, self.chunker, self.embedder, self.sparse, self.store)
+        # Several worker threads: their documents' chunks share embedding batches.
+        concurrent = self.settings.worker.concurrency > 1
+        return Ingestor(
+            self.catalog,
+            _parse,
+            self.chunker,
+            BatchingEmbedder(self.embedder) if concurrent else self.embedder,
+            self.sparse,
+            self.store,
+            lease_s=self.settings.worker.lease_s,
+        )
 
     @cached_property
     def reranker(self) -> LlamaReranker:

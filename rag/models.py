@@ -35,6 +35,7 @@ class Chunk(BaseModel):
     collection: str
     index: int
     text: str
+    version: int = 0
     section: str | None = None
     page: int | None = None
     token_count: int = 0
@@ -181,6 +182,9 @@ class DocumentInfo(BaseModel):
     content_hash: str
     size_bytes: int
     version: int
+    duplicate_of: str | None = Field(
+        default=None, description="The document with the same content, indexed in its place."
+    )
     metadata: dict[str, Any]
     created_at: datetime
     updated_at: datetime
@@ -195,12 +199,43 @@ class JobDocument(BaseModel):
     attempts: int
 
 
+class Rejection(BaseModel):
+    """An input that never became a document (unsafe archive member, unsupported type...)."""
+
+    name: str
+    reason: str
+
+
 class JobInfo(BaseModel):
     id: str
     collection: str
-    status: str = Field(description="queued, running, succeeded, completed_with_errors, failed")
+    status: str = Field(
+        description="queued, running, paused, cancelled, succeeded, completed_with_errors, failed"
+    )
+    origin: str = Field(description='What the job was made from: "upload", "archive x.zip"...')
     created_at: datetime
     finished_at: datetime | None
-    counts: dict[str, int]
+    counts: dict[str, int] = Field(
+        description="Documents per state: queued, parsing, embedding, done, failed, skipped."
+    )
+    total: int
     progress: float = Field(description="Finished documents / all documents, 0..1.")
-    documents: list[JobDocument]
+    docs_per_s: float | None = Field(description="Documents parsed and indexed per second.")
+    eta_s: float | None = Field(description="Seconds left at the current rate.")
+    rejected: list[Rejection] = Field(description="Inputs that never became documents, and why.")
+    pruned: int = Field(description="Documents deleted because they left the source folder.")
+    documents: list[JobDocument] = Field(
+        description="A page of the job's documents (see the documents_* query parameters)."
+    )
+
+
+class DeadLetter(BaseModel):
+    """A document whose latest ingestion failed for good; retry it with one call."""
+
+    job_id: str
+    document_id: str
+    collection: str
+    source: str
+    error: str | None
+    attempts: int
+    failed_at: datetime | None

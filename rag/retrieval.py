@@ -98,6 +98,7 @@ class Retriever:
             filters=conditions,
             fusion=o.fusion or d.fusion,
         )
+        hits = newest_version_only(hits)
         if rerank_n and self.reranker is not None:
             hits = self.reranker.rerank(question, hits, rerank_n)
         if mmr is not None:
@@ -115,6 +116,16 @@ class Retriever:
         if self.reranker is None:
             raise InvalidInput("reranking is not available in this deployment")
         return configured or DEFAULT_RERANK_TOP_N
+
+
+def newest_version_only(hits: Sequence[ScoredChunk]) -> list[ScoredChunk]:
+    """While a changed document is being replaced, its old and new chunks coexist for a moment
+    (the new version is written first, then the old one deleted): show only the newest."""
+    newest: dict[str, int] = {}
+    for hit in hits:
+        doc = hit.chunk.document_id
+        newest[doc] = max(newest.get(doc, hit.chunk.version), hit.chunk.version)
+    return [hit for hit in hits if hit.chunk.version == newest[hit.chunk.document_id]]
 
 
 def cap_per_document(hits: Sequence[ScoredChunk], cap: int) -> list[ScoredChunk]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -13,12 +14,16 @@ from rag.errors import DocumentTooLarge, InvalidInput
 _BLOCK = 1 << 20
 
 
-def safe_filename(name: str | None) -> str:
-    """The last path component only: an upload never chooses where it is written."""
-    cleaned = Path((name or "").replace("\\", "/")).name.strip()
-    if cleaned in ("", ".", ".."):
+def safe_source(name: str | None) -> str:
+    """A document's source id from an upload's file name: a relative POSIX path, folders kept
+    (`rag ingest handbook/` sends `handbook/hr/leave.md`). It names the document; where the file
+    is written never depends on it beyond its last component."""
+    raw = (name or "").replace("\\", "/").strip()
+    raw = re.sub(r"^[A-Za-z]:", "", raw)  # C:\Users\... from some browsers
+    parts = [part for part in raw.split("/") if part not in ("", ".")]
+    if not parts or ".." in parts:
         raise InvalidInput(f"invalid file name {name!r}")
-    return cleaned
+    return "/".join(parts)
 
 
 def stage(

@@ -15,17 +15,22 @@ from rag.errors import BackendUnavailable, InvalidInput
 from rag.factory import Runtime
 from rag.models import DocumentInfo, JobInfo
 from rag.parsing import detect_format
-from rag.staging import safe_filename, stage
+from rag.staging import safe_source, stage
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/collections/{collection}/documents", tags=["documents"])
 
 
-def _submit(
-    rt: Runtime, dispatcher: Dispatcher, collection: str, staged: list[IncomingFile]
+def submit(
+    rt: Runtime,
+    dispatcher: Dispatcher,
+    collection: str,
+    staged: list[IncomingFile],
+    **options: Any,
 ) -> JobInfo:
+    """Record the staged files as a job (see `Jobs.submit` for `options`), then queue them."""
     try:
-        submission = rt.catalog.submit(collection, staged)
+        submission = rt.jobs.submit(collection, staged, **options)
     finally:
         for incoming in staged:  # moved into place on success; leftovers are garbage
             incoming.path.unlink(missing_ok=True)
@@ -37,7 +42,7 @@ def _submit(
     return submission.job
 
 
-def _metadata(raw: str | None) -> dict[str, Any]:
+def metadata_form(raw: str | None) -> dict[str, Any]:
     if not raw:
         return {}
     try:
@@ -54,12 +59,18 @@ def upload_documents(
     collection: str,
     rt: RuntimeDep,
     dispatcher: DispatcherDep,
-    files: Annotated[list[UploadFile], File(description="One or more documents")],
+    files: Annotated[
+        list[UploadFile],
+        File(description="One or more documents; a file name may hold folders: a/b/c.pdf"),
+    ],
     metadata: Annotated[str | None, Form(description="JSON object stored on every file")] = None,
+    job_id: Annotated[
+        str | None, Query(description="Add these files to this job instead of a new one.")
+    ] = None,
 ) -> JobInfo:
     rt.catalog.get_collection(collection)
-    meta = _metadata(metadata)
-    names = [safe_filename(f.filename) for f in files]
+    meta = metadata_form(metadata)
+    names = [safe_source(f.filename) for f in files]
     for name in names:
         detect_format(name)  # 415 before a byte is written
     dispatcher.ping()  # 503 before accepting anything if the queue is down
@@ -79,7 +90,7 @@ def upload_documents(
         for incoming in staged:
             incoming.path.unlink(missing_ok=True)
         raise
-    return _submit(rt, dispatcher, collection, staged)
+    return submit(rt, dispatcher, collection, staged, job_id=job_id)
 
 
 @router.post("/text", status_code=202, summary="Add documents given as JSON text")
@@ -102,7 +113,7 @@ def add_text_documents(
                 title=doc.title,
             )
         )
-    return _submit(rt, dispatcher, collection, staged)
+    return submit(rt, dispatcher, collection, staged)
 
 
 @router.get("")

@@ -1,20 +1,258 @@
+"""Bulk ingestion jobs: create them from a folder, files, a manifest or an archive; watch them
+(JSON or Server-Sent Events); cancel, pause, resume, retry, prune; and the dead-letter list."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any
 
-from api.deps import RuntimeDep
-from rag.models import JobInfo
+import anyio
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field, model_validator
+from starlette.concurrency import run_in_threadpool
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+from api.deps import DispatcherDep, RuntimeDep
+from api.routers.documents import metadata_form, submit
+from api.sse import SSE_HEADERS, frame
+from rag.errors import InvalidInput
+from rag.jobs import DocumentPage
+from rag.models import DeadLetter, JobInfo, Rejection
+from rag.sources import (
+    ArchiveLimits,
+    Staged,
+    extract_archive,
+    is_archive,
+    parse_manifest,
+    stage_folder,
+    stage_manifest,
+)
+from rag.staging import safe_source, stage
+
+router = APIRouter(prefix="/v1", tags=["jobs"])
+ACTIVE = ("queued", "running", "paused")
+EVENT_INTERVAL_S = 0.5
+KEEPALIVE_S = 15.0
 
 
-@router.get("")
+class FolderSource(BaseModel):
+    path: str = Field(description="A folder on the server, inside RAG_INGEST__ALLOWED_ROOTS.")
+    include: list[str] = Field(default_factory=list, examples=[["**/*.pdf", "*.md"]])
+    exclude: list[str] = Field(default_factory=list, examples=[["drafts/**"]])
+    prune: bool = Field(
+        default=False, description="Delete documents that were under this folder and are gone."
+    )
+
+
+class JobCreate(BaseModel):
+    """Exactly one source: a server folder, server files, or manifest entries."""
+
+    collection: str
+    folder: FolderSource | None = None
+    files: list[str] | None = Field(default=None, description="Server paths.")
+    manifest: list[dict[str, Any]] | None = Field(
+        default=None,
+        description='Entries like {"path"|"url": ..., "id": ..., "metadata": {...}, "title": ...}; '
+        "URLs only from RAG_INGEST__ALLOWED_URL_HOSTS.",
+    )
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Stored on every file.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> JobCreate:
+        given = [s for s in (self.folder, self.files, self.manifest) if s is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of folder, files or manifest")
+        return self
+
+
+class Retried(BaseModel):
+    retried: int
+
+
+class PruneRequest(BaseModel):
+    prefix: str = Field(description="Folder prefix of the sources, ending in '/'.")
+
+
+@router.get("/jobs")
 def list_jobs(
     rt: RuntimeDep, collection: str | None = None, limit: int = Query(20, ge=1, le=200)
 ) -> list[JobInfo]:
-    return rt.catalog.list_jobs(collection=collection, limit=limit)
+    return rt.jobs.recent(collection=collection, limit=limit)
 
 
-@router.get("/{job_id}")
-def get_job(job_id: str, rt: RuntimeDep) -> JobInfo:
-    return rt.catalog.get_job(job_id)
+@router.post("/jobs", status_code=202, summary="Start a job from server files or a manifest")
+def create_job(body: JobCreate, rt: RuntimeDep, dispatcher: DispatcherDep) -> JobInfo:
+    rt.catalog.get_collection(body.collection)
+    dispatcher.ping()
+    settings, staging = rt.settings, rt.settings.uploads_dir / ".staging"
+    roots = settings.ingest.allowed_roots
+    prune_prefix = None
+    if body.folder is not None:
+        staged, prune_prefix = stage_folder(
+            Path(body.folder.path),
+            staging,
+            include=body.folder.include,
+            exclude=body.folder.exclude,
+            allowed_roots=roots,
+            max_bytes=settings.max_upload_bytes,
+        )
+        origin = f"folder {body.folder.path}"
+        prune_prefix = prune_prefix if body.folder.prune else None
+    else:
+        lines = (
+            [json.dumps(e) for e in body.manifest]
+            if body.manifest is not None
+            else [json.dumps({"path": f}) for f in body.files or []]
+        )
+        entries, bad = parse_manifest(lines)
+        staged = stage_manifest(
+            entries,
+            staging,
+            allowed_roots=roots,
+            allowed_hosts=settings.ingest.allowed_url_hosts,
+            max_bytes=settings.max_upload_bytes,
+        )
+        staged.rejected[:0] = bad
+        origin = "manifest" if body.manifest is not None else "files"
+    job = _submit_staged(rt, dispatcher, body.collection, staged, origin, body.metadata)
+    if prune_prefix is not None:
+        rt.jobs.prune(job.id, prune_prefix)
+        job = rt.jobs.get(job.id)
+    return job
+
+
+@router.post("/jobs/archive", status_code=202, summary="Start a job from a .zip or .tar.gz")
+def create_archive_job(
+    rt: RuntimeDep,
+    dispatcher: DispatcherDep,
+    collection: Annotated[str, Form()],
+    archive: Annotated[UploadFile, File(description=".zip, .tar.gz, .tgz or .tar")],
+    metadata: Annotated[str | None, Form(description="JSON object stored on every file")] = None,
+) -> JobInfo:
+    rt.catalog.get_collection(collection)
+    name = safe_source(archive.filename)
+    if not is_archive(name):
+        raise InvalidInput(f"{name!r} is not a .zip, .tar.gz, .tgz or .tar archive")
+    meta = metadata_form(metadata)
+    dispatcher.ping()
+    settings, staging = rt.settings, rt.settings.uploads_dir / ".staging"
+    limits = ArchiveLimits(
+        max_members=settings.ingest.max_archive_members,
+        max_member_bytes=settings.max_upload_bytes,
+        max_total_bytes=int(settings.ingest.max_archive_mb * 2**20),
+        max_ratio=settings.ingest.max_archive_ratio,
+    )
+    packed = stage(archive.file, name, staging, max_bytes=limits.max_total_bytes)
+    try:
+        staged = extract_archive(packed.path, name, staging, limits=limits, metadata=meta)
+    finally:
+        packed.path.unlink(missing_ok=True)
+    return _submit_staged(rt, dispatcher, collection, staged, f"archive {name}", {})
+
+
+def _submit_staged(
+    rt: RuntimeDep,
+    dispatcher: DispatcherDep,
+    collection: str,
+    staged: Staged,
+    origin: str,
+    metadata: dict[str, Any],
+) -> JobInfo:
+    for incoming in staged.files:
+        incoming.metadata = {**metadata, **incoming.metadata}
+    rejected = [Rejection(name=r.name, reason=r.reason) for r in staged.rejected]
+    return submit(rt, dispatcher, collection, staged.files, origin=origin, rejected=rejected)
+
+
+@router.get("/jobs/{job_id}")
+def get_job(
+    job_id: str,
+    rt: RuntimeDep,
+    documents_status: Annotated[
+        str | None, Query(description="Only documents in this state, e.g. failed.")
+    ] = None,
+    documents_limit: Annotated[int, Query(ge=0, le=10_000)] = 1000,
+    documents_offset: Annotated[int, Query(ge=0)] = 0,
+) -> JobInfo:
+    page = DocumentPage(documents_status, documents_limit, documents_offset)
+    return rt.jobs.get(job_id, page)
+
+
+@router.get(
+    "/jobs/{job_id}/events",
+    responses={200: {"content": {"text/event-stream": {}}}},
+    summary="Progress as Server-Sent Events",
+)
+async def job_events(job_id: str, rt: RuntimeDep, request: Request) -> StreamingResponse:
+    """`progress` events (the job without its documents) whenever counts change, then one
+    `done` event when the job has finished or was cancelled."""
+    summary = DocumentPage(limit=0)
+    await run_in_threadpool(rt.jobs.get, job_id, summary)  # 404 now, not mid-stream
+
+    async def events() -> AsyncIterator[str]:
+        last: Any = None
+        quiet_since = time.monotonic()
+        while not await request.is_disconnected():
+            job = await run_in_threadpool(rt.jobs.get, job_id, summary)
+            data = job.model_dump(mode="json", exclude={"documents"})
+            if job.status not in ACTIVE:
+                yield frame("done", data)
+                return
+            if (job.status, job.counts) != last:
+                last, quiet_since = (job.status, job.counts), time.monotonic()
+                yield frame("progress", data)
+            elif time.monotonic() - quiet_since > KEEPALIVE_S:
+                quiet_since = time.monotonic()
+                yield ": keepalive\n\n"
+            await anyio.sleep(EVENT_INTERVAL_S)
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+@router.delete("/jobs/{job_id}", summary="Cancel: queued documents dropped, running ones stop")
+def cancel_job(job_id: str, rt: RuntimeDep) -> JobInfo:
+    return rt.jobs.cancel(job_id)
+
+
+@router.post("/jobs/{job_id}/pause")
+def pause_job(job_id: str, rt: RuntimeDep) -> JobInfo:
+    return rt.jobs.pause(job_id)
+
+
+@router.post("/jobs/{job_id}/resume")
+def resume_job(job_id: str, rt: RuntimeDep, dispatcher: DispatcherDep) -> JobInfo:
+    resumed = rt.jobs.resume(job_id)
+    dispatcher.dispatch(resumed.to_dispatch)
+    return rt.jobs.get(job_id)
+
+
+@router.post("/jobs/{job_id}/retry", summary="Send the job's failed documents again")
+def retry_job(job_id: str, rt: RuntimeDep, dispatcher: DispatcherDep) -> JobInfo:
+    rt.jobs.get(job_id, DocumentPage(limit=0))  # 404 for an unknown job
+    dispatcher.dispatch(rt.jobs.retry_failed(job_id=job_id))
+    return rt.jobs.get(job_id)
+
+
+@router.post("/jobs/{job_id}/prune", summary="Delete documents under a folder this job left out")
+def prune_job(job_id: str, body: PruneRequest, rt: RuntimeDep) -> JobInfo:
+    rt.jobs.prune(job_id, body.prefix)
+    return rt.jobs.get(job_id)
+
+
+@router.get("/dead-letter", summary="Documents whose ingestion failed for good")
+def dead_letter(
+    rt: RuntimeDep, collection: str | None = None, limit: int = Query(100, ge=1, le=10_000)
+) -> list[DeadLetter]:
+    return rt.jobs.dead_letters(collection=collection, limit=limit)
+
+
+@router.post("/dead-letter/retry", summary="Send every dead-lettered document again")
+def retry_dead_letter(
+    rt: RuntimeDep, dispatcher: DispatcherDep, collection: str | None = None
+) -> Retried:
+    items = rt.jobs.retry_failed(collection=collection)
+    dispatcher.dispatch(items)
+    return Retried(retried=len(items))

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -13,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import RuntimeDep
 from api.schemas import Hit, QueryRequest, RetrieveResponse, SearchRequest
+from api.sse import SSE_HEADERS, frame
 from rag.answering import AnswerDelta, AnswerStream
 from rag.errors import InvalidInput, RagError
 from rag.factory import Runtime
@@ -59,12 +59,8 @@ async def query(body: QueryRequest, rt: RuntimeDep, request: Request) -> Any:
     return StreamingResponse(
         _server_sent_events(events, request),
         media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        headers=SSE_HEADERS,
     )
-
-
-def _frame(event: str, data: dict[str, Any]) -> str:
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
 async def _server_sent_events(events: AnswerStream, request: Request) -> AsyncIterator[str]:
@@ -75,19 +71,19 @@ async def _server_sent_events(events: AnswerStream, request: Request) -> AsyncIt
             try:
                 event = await run_in_threadpool(next, events, None)
             except RagError as exc:
-                yield _frame("error", {"code": exc.code, "message": exc.message})
+                yield frame("error", {"code": exc.code, "message": exc.message})
                 return
             except Exception:
                 log.exception("streamed answer failed")
-                yield _frame("error", {"code": "internal_error", "message": "internal error"})
+                yield frame("error", {"code": "internal_error", "message": "internal error"})
                 return
             if event is None:
                 return
             if isinstance(event, AnswerDelta):
-                yield _frame("token", {"text": event.text})
+                yield frame("token", {"text": event.text})
             else:
                 answer = event.answer.model_dump(mode="json")
-                yield _frame("answer", answer | {"revised": event.revised})
+                yield frame("answer", answer | {"revised": event.revised})
                 return
     finally:
         with anyio.CancelScope(shield=True):

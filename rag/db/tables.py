@@ -24,16 +24,21 @@ class DocumentStatus(StrEnum):
     PROCESSING = "processing"
     INDEXED = "indexed"
     FAILED = "failed"
+    CANCELLED = "cancelled"
+    # Same content as another document of the collection (`duplicate_of`): stored, not re-indexed.
+    DUPLICATE = "duplicate"
 
 
 class ItemStatus(StrEnum):
     QUEUED = "queued"
-    PROCESSING = "processing"
+    PARSING = "parsing"
+    EMBEDDING = "embedding"
     DONE = "done"
     FAILED = "failed"
     SKIPPED = "skipped"
 
 
+RUNNING_ITEM_STATES = (ItemStatus.PARSING, ItemStatus.EMBEDDING)
 FINISHED_ITEM_STATES = (ItemStatus.DONE, ItemStatus.FAILED, ItemStatus.SKIPPED)
 
 
@@ -75,6 +80,11 @@ class DocumentRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     chunk_count: Mapped[int] = mapped_column(default=0)
     indexed_hash: Mapped[str | None] = mapped_column(String(64))
+    # The version whose chunks are in the index (readers see exactly one version per document).
+    indexed_version: Mapped[int | None]
+    duplicate_of: Mapped[str | None] = mapped_column(
+        ForeignKey("documents.id", ondelete="SET NULL")
+    )
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -89,6 +99,12 @@ class JobRow(Base):
     collection_id: Mapped[str] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     cancelled: Mapped[bool] = mapped_column(default=False)
+    paused: Mapped[bool] = mapped_column(default=False)
+    # What the job was made from ("upload", "folder docs/", "archive x.zip", "manifest").
+    origin: Mapped[str] = mapped_column(String(1024), default="upload")
+    # Inputs that never became documents (unsupported type, unsafe archive member...): name+reason.
+    rejected: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    pruned: Mapped[int] = mapped_column(default=0)
 
     items: Mapped[list[JobItemRow]] = relationship(
         back_populates="job", cascade="all, delete-orphan", passive_deletes=True
@@ -111,6 +127,8 @@ class JobItemRow(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     chunks: Mapped[int] = mapped_column(default=0)
     dispatched_at: Mapped[datetime | None]
+    # Renewed by the worker while it runs the item; a stale lease means the worker died.
+    heartbeat_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
 

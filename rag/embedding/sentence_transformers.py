@@ -31,6 +31,8 @@ class SentenceTransformerEmbedder:
         self.device = device
         self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
+        # Texts embedded for indexing since start: what re-ingesting unchanged files must not add.
+        self.documents_embedded = 0
 
     @property
     def model(self) -> SentenceTransformer:
@@ -60,6 +62,13 @@ class SentenceTransformerEmbedder:
         return int(dim)
 
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        self.documents_embedded += len(texts)
+        return self._encode(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._encode([text])[0]
+
+    def _encode(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
         vectors = self.model.encode(
@@ -70,9 +79,6 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return [list(row) for row in vectors.tolist()]
-
-    def embed_query(self, text: str) -> list[float]:
-        return self.embed_documents([text])[0]
 
     def tokenize(self, text: str) -> list[str]:
         """Word pieces of `text`, however long: chunking measures whole sections with it."""

@@ -53,7 +53,7 @@ def index_folder(
                     max_bytes=runtime.settings.max_upload_bytes,
                 )
             )
-    submission = runtime.catalog.submit(collection, incoming)
+    submission = runtime.jobs.submit(collection, incoming)
     errors = []
     for done, (job_id, document_id) in enumerate(submission.to_dispatch, start=1):
         outcome = runtime.ingestor.ingest(job_id, document_id)

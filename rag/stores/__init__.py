@@ -30,8 +30,10 @@ class VectorStore(Protocol):
         """Write chunks (all of one collection); same chunk id = overwrite, never a duplicate."""
         ...
 
-    def delete_document(self, collection: str, document_id: str, *, from_index: int = 0) -> None:
-        """Delete a document's chunks whose index is >= `from_index`."""
+    def delete_document(
+        self, collection: str, document_id: str, *, before_version: int | None = None
+    ) -> None:
+        """Delete a document's chunks; only those of versions before `before_version` if given."""
         ...
 
     def count(self, collection: str, document_id: str | None = None) -> int: ...

@@ -41,6 +41,7 @@ def chunk_payload(chunk: Chunk) -> dict[str, Any]:
         "document_id": chunk.document_id,
         "collection": chunk.collection,
         "index": chunk.index,
+        "version": chunk.version,
         "text": chunk.text,
         "section": chunk.section,
         "page": chunk.page,
@@ -69,6 +70,7 @@ def scored_chunk(
         document_id=payload["document_id"],
         collection=payload["collection"],
         index=payload["index"],
+        version=payload.get("version", 0),
         text=payload["text"],
         section=payload.get("section"),
         page=payload.get("page"),
@@ -80,11 +82,11 @@ def scored_chunk(
     return ScoredChunk(chunk=chunk, score=float(score), similarity=similarity, vector=vector)
 
 
-def document_conditions(document_id: str, from_index: int = 0) -> list[Condition]:
-    """A document's chunks, from chunk `from_index` on."""
+def document_conditions(document_id: str, before_version: int | None = None) -> list[Condition]:
+    """A document's chunks; only those of versions older than `before_version` if given."""
     conditions: list[Condition] = [Match("document_id", "keyword", (document_id,))]
-    if from_index > 0:
-        conditions.append(Range("index", "integer", gte=from_index))
+    if before_version is not None:
+        conditions.append(Range("version", "integer", lt=before_version))
     return conditions
 
 

@@ -184,8 +184,10 @@ class QdrantStore:
         with self._call(f"upsert into {chunks[0].collection}") as client:
             client.upsert(self._name(chunks[0].collection), points=points, wait=True)
 
-    def delete_document(self, collection: str, document_id: str, *, from_index: int = 0) -> None:
-        conditions = lower(document_conditions(document_id, from_index), _Dialect())
+    def delete_document(
+        self, collection: str, document_id: str, *, before_version: int | None = None
+    ) -> None:
+        conditions = lower(document_conditions(document_id, before_version), _Dialect())
         with self._call(f"delete from {collection}") as client:
             if not client.collection_exists(self._name(collection)):
                 return

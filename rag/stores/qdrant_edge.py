@@ -229,11 +229,13 @@ class QdrantEdgeStore:
         with _mapped_errors(f"upsert into {collection}", self._path):
             shard.update(qe.UpdateOperation.upsert_points(points))
 
-    def delete_document(self, collection: str, document_id: str, *, from_index: int = 0) -> None:
+    def delete_document(
+        self, collection: str, document_id: str, *, before_version: int | None = None
+    ) -> None:
         shard = self._shard(collection)
         if shard is None:
             return
-        flt = _to_filter(document_conditions(document_id, from_index))
+        flt = _to_filter(document_conditions(document_id, before_version))
         assert flt is not None
         with _mapped_errors(f"delete from {collection}", self._path):
             shard.update(qe.UpdateOperation.delete_points_by_filter(flt))

@@ -259,7 +259,7 @@ async def test_broker_down_refuses_uploads_with_503(
 ) -> None:
     await client.post("/v1/collections", json={"name": "down"})
     dead = Dispatcher(
-        _dead_broker(), app.state.runtime.catalog, queue="unused", redispatch_after_s=60
+        _dead_broker(), app.state.runtime.jobs, queue="unused", redispatch_after_s=60, lease_s=60
     )
     app.dependency_overrides[get_dispatcher] = lambda: dead
     try:
@@ -284,11 +284,13 @@ async def test_accepted_work_survives_a_broker_outage(
         tmp_path,
         max_bytes=2**20,
     )
-    submission = runtime.catalog.submit("outage", [staged])
-    dead = Dispatcher(_dead_broker(), runtime.catalog, queue="unused", redispatch_after_s=60)
+    submission = runtime.jobs.submit("outage", [staged])
+    dead = Dispatcher(
+        _dead_broker(), runtime.jobs, queue="unused", redispatch_after_s=60, lease_s=60
+    )
     with pytest.raises(BackendUnavailable):
         dead.dispatch(submission.to_dispatch)
-    assert runtime.catalog.undispatched() == submission.to_dispatch
+    assert runtime.jobs.undispatched() == submission.to_dispatch
     assert app.state.dispatcher.relay_once() == 1  # the broker is back: the relay sends it
     job = await wait_for_job(client, submission.job.id)
     assert job["status"] == "succeeded"

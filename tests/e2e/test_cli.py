@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,15 +10,9 @@ import httpx
 import pytest
 
 from tests.conftest import SAMPLES
+from tests.e2e.serve import RAG, free_port, serve_env, start_server, stop_server
 
-RAG = [sys.executable, "-m", "cli.main"]
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _run(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -31,35 +21,12 @@ def _run(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.Co
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    data_dir = tmp_path_factory.mktemp("serve")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "RAG_DATA_DIR": str(data_dir),
-        "RAG_API__PORT": str(port),
-        "RAG_API_URL": f"http://127.0.0.1:{port}",
-    }
-    env.pop("QDRANT_URL", None)
-    log = (data_dir / "serve.log").open("w")
-    proc = subprocess.Popen([*RAG, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    env = serve_env(tmp_path_factory.mktemp("serve"))
+    proc = start_server(env)
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{env['RAG_API_URL']}/readyz", timeout=30).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, (data_dir / "serve.log").read_text()
-            time.sleep(0.5)
-        else:
-            pytest.fail("rag serve did not become ready:\n" + (data_dir / "serve.log").read_text())
-        env["DATA_DIR"] = str(data_dir)
         yield env
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+        stop_server(proc)
 
 
 def test_ingest_then_query(server: dict[str, str]) -> None:
@@ -101,7 +68,7 @@ def test_a_second_process_cannot_open_the_embedded_store(server: dict[str, str])
     worker = _run("worker", env=server, timeout=60)
     assert worker.returncode == 1
     assert "QDRANT_URL" in worker.stderr
-    env = {**server, "RAG_API__PORT": str(_free_port())}
+    env = {**server, "RAG_API__PORT": str(free_port())}
     second = subprocess.run([*RAG, "serve"], env=env, capture_output=True, text=True, timeout=120)
     assert second.returncode != 0
     assert "in use by another process" in second.stdout + second.stderr
@@ -109,7 +76,7 @@ def test_a_second_process_cannot_open_the_embedded_store(server: dict[str, str])
 
 
 def test_cli_errors_are_one_line(server: dict[str, str], tmp_path: Path) -> None:
-    down = _run("query", "hi", env={**server, "RAG_API_URL": f"http://127.0.0.1:{_free_port()}"})
+    down = _run("query", "hi", env={**server, "RAG_API_URL": f"http://127.0.0.1:{free_port()}"})
     assert down.returncode == 1 and "cannot reach the service" in down.stderr
     missing = _run("query", "hi", "-c", "no-such-collection", env=server)
     assert missing.returncode == 1 and "not found" in missing.stderr
@@ -118,3 +85,27 @@ def test_cli_errors_are_one_line(server: dict[str, str], tmp_path: Path) -> None
     (tmp_path / "tool.exe").write_bytes(b"MZ")
     nothing = _run("ingest", str(tmp_path), env=server)
     assert nothing.returncode == 1 and "unsupported type" in nothing.stderr
+
+
+def test_ingest_a_folder_as_one_job_incrementally_and_prune(
+    server: dict[str, str], tmp_path: Path
+) -> None:
+    folder = tmp_path / "kb"
+    (folder / "sub").mkdir(parents=True)
+    for n in range(3):
+        (folder / "sub" / f"k{n}.md").write_text(f"# Room {n}\n\nRoom {n} is free on Fridays.")
+    (folder / "notes.log").write_text("not a document")
+    first = _run("ingest", str(folder), "-c", "kb", "--exclude", "sub/k2.md", env=server)
+    assert first.returncode == 0, first.stderr
+    assert "2 done" in first.stdout and "notes.log (unsupported type)" in first.stderr
+    assert first.stdout.count("job ") == 1  # one job for the whole folder
+    again = _run("ingest", str(folder), "-c", "kb", env=server)
+    assert "1 done, 2 skipped" in again.stdout, again.stdout  # only the new file is indexed
+    (folder / "sub" / "k0.md").unlink()
+    pruned = _run("ingest", str(folder), "-c", "kb", "--prune", env=server)
+    assert pruned.returncode == 0, pruned.stderr
+    assert "pruned 1 document" in pruned.stdout and "2 skipped" in pruned.stdout
+    documents = httpx.get(f"{server['RAG_API_URL']}/v1/collections/kb/documents").json()
+    assert sorted(d["source"] for d in documents) == ["kb/sub/k1.md", "kb/sub/k2.md"]
+    dead = _run("jobs", "dead-letter", "-c", "kb", env=server)
+    assert dead.returncode == 0 and "kb/sub" not in dead.stdout

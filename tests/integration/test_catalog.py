@@ -11,6 +11,7 @@ import pytest
 from rag.catalog import Catalog, IncomingFile
 from rag.db.session import open_database
 from rag.errors import ConflictError, InvalidInput, NotFoundError, UnsupportedDocument
+from rag.jobs import Jobs
 from tests.conftest import make_settings
 
 
@@ -19,8 +20,9 @@ class _NullStore:
 
     def ensure_collection(self, collection: str, dimension: int) -> None: ...
     def drop_collection(self, collection: str) -> None: ...
+    def index_fields(self, collection: str, fields: object) -> None: ...
     def delete_document(
-        self, collection: str, document_id: str, *, from_index: int = 0
+        self, collection: str, document_id: str, *, before_version: int | None = None
     ) -> None: ...
 
 
@@ -59,17 +61,18 @@ def test_collections_lifecycle(catalog: Catalog) -> None:
 
 def test_submit_records_outbox_and_skips_unchanged(catalog: Catalog, tmp_path: Path) -> None:
     catalog.create_collection("c", "", 384)
-    first = catalog.submit("c", [_file(tmp_path, "a.md", b"# A"), _file(tmp_path, "b.txt", b"B")])
+    jobs = Jobs(catalog)
+    first = jobs.submit("c", [_file(tmp_path, "a.md", b"# A"), _file(tmp_path, "b.txt", b"B")])
     assert first.job.status == "queued" and len(first.to_dispatch) == 2
-    assert sorted(catalog.undispatched()) == sorted(first.to_dispatch)
-    catalog.mark_dispatched(first.to_dispatch)
-    assert catalog.undispatched() == []
+    assert sorted(jobs.undispatched()) == sorted(first.to_dispatch)
+    jobs.mark_dispatched(first.to_dispatch)
+    assert jobs.undispatched() == []
 
-    again = catalog.submit("c", [_file(tmp_path, "a.md", b"# A")])  # same content, still queued
+    again = jobs.submit("c", [_file(tmp_path, "a.md", b"# A")])  # same content, still queued
     assert again.to_dispatch == [] and again.job.counts["skipped"] == 1
     assert again.job.status == "succeeded"
 
-    changed = catalog.submit("c", [_file(tmp_path, "a.md", b"# A, edited")])
+    changed = jobs.submit("c", [_file(tmp_path, "a.md", b"# A, edited")])
     assert len(changed.to_dispatch) == 1
     doc = catalog.get_document("c", changed.to_dispatch[0][1])
     assert doc.version == 2 and doc.status == "queued"
@@ -78,8 +81,9 @@ def test_submit_records_outbox_and_skips_unchanged(catalog: Catalog, tmp_path: P
 
 def test_submit_refuses_unsupported_types_before_writing(catalog: Catalog, tmp_path: Path) -> None:
     catalog.create_collection("c", "", 384)
+    jobs = Jobs(catalog)
     with pytest.raises(UnsupportedDocument, match=r"\.pdf"):
-        catalog.submit("c", [_file(tmp_path, "a.md", b"x"), _file(tmp_path, "tool.exe", b"MZ")])
+        jobs.submit("c", [_file(tmp_path, "a.md", b"x"), _file(tmp_path, "tool.exe", b"MZ")])
     assert catalog.list_documents("c") == []
     with pytest.raises(NotFoundError):
-        catalog.submit("missing", [_file(tmp_path, "a.md", b"x")])
+        jobs.submit("missing", [_file(tmp_path, "a.md", b"x")])

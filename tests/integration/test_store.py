@@ -136,12 +136,16 @@ def test_hybrid_fusions_rank_the_exact_passage_first(store: QdrantStore, embedde
     assert hits[0].vector is not None and len(hits[0].vector) == embedder.dimension
 
 
-def test_upsert_is_idempotent_and_delete_removes_a_tail(store: QdrantStore, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_upsert_is_idempotent_and_delete_removes_old_versions(store: QdrantStore, embedder) -> None:  # type: ignore[no-untyped-def]
     assert store.count("docs") == 4
     chunk = Chunk(id=chunk_id("a", 0), document_id="a", collection="docs", index=0, text="x")
     store.upsert([chunk], embedder.embed_documents(["x"]), [Bm25Encoder().encode_document("x")])
     assert store.count("docs") == 4  # same id: overwritten, not duplicated
-    store.delete_document("docs", "a", from_index=1)
+    new = Chunk(id=chunk_id("a", 0, 1), document_id="a", collection="docs", index=0, text="y")
+    new.version = 1
+    store.upsert([new], embedder.embed_documents(["y"]), [Bm25Encoder().encode_document("y")])
+    assert store.count("docs", "a") == 3  # the new version next to the old one
+    store.delete_document("docs", "a", before_version=1)
     assert store.count("docs", "a") == 1
     store.delete_document("docs", "a")
     assert store.count("docs", "a") == 0 and store.count("docs", "b") == 2
@@ -262,19 +266,21 @@ def test_edge_store_serves_searches_while_a_thread_writes(tmp_path: Path, embedd
     def write() -> None:
         try:
             for start in range(0, len(texts), 4):
-                for doc in ("w1", "w2"):
+                for doc, version in (("w1", 0), ("w2", start // 4)):
                     chunks = [
                         Chunk(
-                            id=chunk_id(doc, i),
+                            id=chunk_id(doc, i, version),
                             document_id=doc,
                             collection="docs",
                             index=i,
+                            version=version,
                             text=texts[i],
                         )
                         for i in range(start, start + 4)
                     ]
                     store.upsert(chunks, dense[start : start + 4], keywords[start : start + 4])
-                store.delete_document("docs", "w2", from_index=4)
+                    if doc == "w2":  # each batch replaces w2's previous version
+                        store.delete_document("docs", "w2", before_version=version)
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
         finally:

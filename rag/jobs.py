@@ -1,0 +1,449 @@
+"""Ingestion jobs: the outbox of per-document work, its progress, and its controls.
+
+The database is the source of truth. A job item is written before anything reaches the broker
+and stays `queued` with no `dispatched_at` until the broker has it (`undispatched()` tells the
+relay what to send again). A worker running an item holds a lease it renews (`heartbeat_at`);
+an item whose lease ran out belonged to a worker that died, and `requeue_orphans()` sends it
+again. Cancel, pause and retry only change rows here: workers read them at step boundaries.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy.orm import Session
+
+from rag.catalog import Catalog, IncomingFile, collection_row
+from rag.db.tables import (
+    FINISHED_ITEM_STATES,
+    RUNNING_ITEM_STATES,
+    CollectionRow,
+    DocumentRow,
+    DocumentStatus,
+    ItemStatus,
+    JobItemRow,
+    JobRow,
+    new_id,
+    utcnow,
+)
+from rag.errors import ConflictError, InvalidInput, NotFoundError
+from rag.filters import merge_field_types
+from rag.models import DeadLetter, JobDocument, JobInfo, Rejection
+from rag.parsing import detect_format
+
+WorkItem = tuple[str, str]  # (job_id, document_id)
+
+
+@dataclass
+class Submission:
+    job: JobInfo
+    to_dispatch: list[WorkItem]
+
+
+@dataclass
+class DocumentPage:
+    """Which of a job's documents `JobInfo.documents` lists."""
+
+    status: str | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+class Jobs:
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+        self.db = catalog.db
+        self.uploads_dir = catalog.uploads_dir
+
+    # Creating ---------------------------------------------------------------------------
+
+    def submit(
+        self,
+        collection: str,
+        files: Sequence[IncomingFile],
+        *,
+        job_id: str | None = None,
+        origin: str = "upload",
+        rejected: Sequence[Rejection] = (),
+    ) -> Submission:
+        """Record documents in a new job (or add them to `job_id`). Nothing is dispatched here.
+
+        A source already indexed with the same content is skipped; content already in the
+        collection under another source is recorded as a duplicate of it, not indexed twice.
+        """
+        if not files and not rejected:
+            raise InvalidInput("no documents in the request")
+        names = Counter(f.filename for f in files)
+        if dupes := [n for n, c in names.items() if c > 1]:
+            raise InvalidInput(f"the same file name appears twice in one request: {dupes}")
+        formats = {f.filename: detect_format(f.filename) for f in files}  # 415 before any write
+        stale: list[str] = []  # documents that became duplicates: their own chunks go
+        with self.db.session() as session:
+            coll = collection_row(session, collection)
+            job = self._open_job(session, coll, job_id, origin)
+            job.rejected = [*job.rejected, *(r.model_dump() for r in rejected)]
+            to_dispatch: list[WorkItem] = []
+            for incoming in files:
+                doc, action = self._record(session, coll, incoming, formats[incoming.filename])
+                item = session.get(JobItemRow, (job.id, doc.id)) or JobItemRow(
+                    job_id=job.id, document_id=doc.id
+                )
+                item.content_hash, item.attempts = incoming.sha256, 0
+                item.status, item.error, item.finished_at = ItemStatus.QUEUED, None, None
+                item.dispatched_at = item.started_at = item.heartbeat_at = None
+                if action == "index":
+                    to_dispatch.append((job.id, doc.id))
+                else:
+                    item.status, item.finished_at = ItemStatus.SKIPPED, utcnow()
+                    item.error = action
+                    if doc.duplicate_of and doc.indexed_version is not None:
+                        stale.append(doc.id)
+                        doc.indexed_version = doc.indexed_hash = None
+                session.add(item)
+            self._learn_fields(coll, files)
+            session.flush()
+            info = _job_info(session, job, coll.name, DocumentPage())
+        for document_id in stale:
+            self.catalog.store.delete_document(collection, document_id)
+        return Submission(job=info, to_dispatch=to_dispatch)
+
+    def _open_job(
+        self, session: Session, coll: CollectionRow, job_id: str | None, origin: str
+    ) -> JobRow:
+        if job_id is None:
+            job = JobRow(collection_id=coll.id, origin=origin)
+            session.add(job)
+            session.flush()
+            return job
+        found = session.get(JobRow, job_id)
+        if found is None or found.collection_id != coll.id:
+            raise NotFoundError(f"job {job_id!r} not found in collection {coll.name!r}")
+        job = found
+        if job.cancelled:
+            raise ConflictError(f"job {job_id!r} was cancelled; start a new one")
+        return job
+
+    def _record(
+        self, session: Session, coll: CollectionRow, incoming: IncomingFile, fmt: str
+    ) -> tuple[DocumentRow, str]:
+        """Create or update the source's document; say what to do: index, or why not."""
+        doc = session.scalar(
+            select(DocumentRow).where(
+                DocumentRow.collection_id == coll.id, DocumentRow.source == incoming.filename
+            )
+        )
+        if doc is not None and doc.content_hash == incoming.sha256:
+            pending = doc.status in (DocumentStatus.QUEUED, DocumentStatus.PROCESSING)
+            if pending or doc.indexed_hash == incoming.sha256 or doc.duplicate_of:
+                incoming.path.unlink(missing_ok=True)
+                return doc, "unchanged"
+        twin = session.scalar(
+            select(DocumentRow).where(
+                DocumentRow.collection_id == coll.id,
+                DocumentRow.content_hash == incoming.sha256,
+                DocumentRow.source != incoming.filename,
+                DocumentRow.duplicate_of.is_(None),
+                DocumentRow.status.in_(
+                    (DocumentStatus.QUEUED, DocumentStatus.PROCESSING, DocumentStatus.INDEXED)
+                ),
+            )
+        )
+        if doc is None:
+            doc = DocumentRow(id=new_id(), collection_id=coll.id, source=incoming.filename)
+            doc.version = 0
+            session.add(doc)
+        if doc.content_hash != incoming.sha256:
+            doc.version += 1
+        target = self.uploads_dir / coll.id / doc.id / Path(incoming.filename).name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(incoming.path, target)
+        doc.title = incoming.title or Path(incoming.filename).stem
+        doc.format, doc.content_hash, doc.size_bytes = fmt, incoming.sha256, incoming.size
+        doc.file_path, doc.error, doc.metadata_ = str(target), None, incoming.metadata
+        doc.duplicate_of = twin.id if twin else None
+        doc.status = DocumentStatus.DUPLICATE if twin else DocumentStatus.QUEUED
+        session.flush()
+        return doc, f"same content as {twin.source}" if twin else "index"
+
+    def _learn_fields(self, coll: CollectionRow, files: Sequence[IncomingFile]) -> None:
+        known = dict(coll.metadata_fields or {})
+        fields = known
+        for incoming in files:
+            fields = merge_field_types(fields, incoming.metadata)
+        if new := {k: v for k, v in fields.items() if k not in known}:
+            coll.metadata_fields = fields
+            self.catalog.store.index_fields(coll.name, new)
+
+    # Dispatch bookkeeping ---------------------------------------------------------------
+
+    def mark_dispatched(self, items: Sequence[WorkItem]) -> None:
+        if not items:
+            return
+        with self.db.session() as session:
+            for job_id, document_id in items:
+                item = session.get(JobItemRow, (job_id, document_id))
+                if item is not None:
+                    item.dispatched_at = utcnow()
+
+    def undispatched(self, *, stale_before: datetime | None = None) -> list[WorkItem]:
+        """Queued items of live jobs the broker never took, and (if given) ones sent before
+        `stale_before`."""
+        lost: ColumnElement[bool] = JobItemRow.dispatched_at.is_(None)
+        if stale_before is not None:
+            lost = lost | (JobItemRow.dispatched_at < stale_before)
+        query = (
+            select(JobItemRow.job_id, JobItemRow.document_id)
+            .join(JobRow)
+            .where(JobItemRow.status == ItemStatus.QUEUED, lost)
+            .where(JobRow.paused.is_(False), JobRow.cancelled.is_(False))
+        )
+        with self.db.session() as session:
+            return [(job_id, document_id) for job_id, document_id in session.execute(query)]
+
+    def requeue_orphans(self, lease_s: float) -> int:
+        """Running items whose worker stopped renewing the lease go back to the queue."""
+        expired = utcnow() - timedelta(seconds=lease_s)
+        with self.db.session() as session:
+            result = session.execute(
+                update(JobItemRow)
+                .where(
+                    JobItemRow.status.in_(RUNNING_ITEM_STATES),
+                    func.coalesce(JobItemRow.heartbeat_at, JobItemRow.started_at) < expired,
+                )
+                .values(
+                    status=ItemStatus.QUEUED,
+                    dispatched_at=None,
+                    heartbeat_at=None,
+                    error="its worker stopped while ingesting it; sent again",
+                )
+            )
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    # Reading ----------------------------------------------------------------------------
+
+    def get(self, job_id: str, page: DocumentPage | None = None) -> JobInfo:
+        with self.db.session() as session:
+            job = session.get(JobRow, job_id)
+            if job is None:
+                raise NotFoundError(f"job {job_id!r} not found")
+            coll = session.get(CollectionRow, job.collection_id)
+            return _job_info(session, job, coll.name if coll else "", page or DocumentPage())
+
+    def recent(self, *, collection: str | None = None, limit: int = 20) -> list[JobInfo]:
+        with self.db.session() as session:
+            query = select(JobRow, CollectionRow.name).join(CollectionRow)
+            if collection:
+                query = query.where(CollectionRow.name == collection)
+            rows = session.execute(query.order_by(JobRow.created_at.desc()).limit(limit))
+            return [_job_info(session, job, name, DocumentPage(limit=0)) for job, name in rows]
+
+    def dead_letters(self, *, collection: str | None = None, limit: int = 100) -> list[DeadLetter]:
+        """Documents whose latest ingestion failed (and was not superseded since)."""
+        query = (
+            select(JobItemRow, DocumentRow, CollectionRow.name)
+            .join(DocumentRow, JobItemRow.document_id == DocumentRow.id)
+            .join(CollectionRow, DocumentRow.collection_id == CollectionRow.id)
+            .where(*_dead(collection))
+            .order_by(JobItemRow.finished_at.desc())
+            .limit(limit)
+        )
+        with self.db.session() as session:
+            return [
+                DeadLetter(
+                    job_id=item.job_id,
+                    document_id=doc.id,
+                    collection=name,
+                    source=doc.source,
+                    error=item.error,
+                    attempts=item.attempts,
+                    failed_at=item.finished_at,
+                )
+                for item, doc, name in session.execute(query).tuples()
+            ]
+
+    # Controls ---------------------------------------------------------------------------
+
+    def cancel(self, job_id: str) -> JobInfo:
+        """Queued documents are dropped now; running ones stop at their next step boundary."""
+        with self.db.session() as session:
+            job = _job(session, job_id)
+            job.cancelled, job.paused = True, False
+            for item in _items(session, job_id, (ItemStatus.QUEUED,)):
+                settle(session, item, ItemStatus.SKIPPED, "cancelled")
+        return self.get(job_id)
+
+    def pause(self, job_id: str) -> JobInfo:
+        with self.db.session() as session:
+            job = _job(session, job_id)
+            if job.cancelled:
+                raise ConflictError(f"job {job_id!r} was cancelled")
+            job.paused = True
+        return self.get(job_id)
+
+    def resume(self, job_id: str) -> Submission:
+        with self.db.session() as session:
+            _job(session, job_id).paused = False
+        return Submission(self.get(job_id), [i for i in self.undispatched() if i[0] == job_id])
+
+    def retry_failed(
+        self, *, job_id: str | None = None, collection: str | None = None
+    ) -> list[WorkItem]:
+        """Queue the dead-lettered documents (of one job, or a collection, or all) again."""
+        query = select(JobItemRow).join(DocumentRow).join(CollectionRow).where(*_dead(collection))
+        if job_id is not None:
+            query = query.where(JobItemRow.job_id == job_id)
+        with self.db.session() as session:
+            items = list(session.scalars(query))
+            for item in items:
+                item.status, item.error, item.attempts = ItemStatus.QUEUED, None, 0
+                item.dispatched_at = item.started_at = item.finished_at = None
+                item.document.status, item.document.error = DocumentStatus.QUEUED, None
+                item.job.cancelled = item.job.paused = False
+            return [(item.job_id, item.document_id) for item in items]
+
+    def prune(self, job_id: str, prefix: str) -> int:
+        """Delete the collection's documents under `prefix` that this job did not include:
+        files removed from the folder since the last run."""
+        if not prefix.endswith("/"):
+            raise InvalidInput("prune needs a folder prefix ending in '/'")
+        with self.db.session() as session:
+            job = _job(session, job_id)
+            coll = session.get(CollectionRow, job.collection_id)
+            kept = select(JobItemRow.document_id).where(JobItemRow.job_id == job_id)
+            gone = list(
+                session.scalars(
+                    select(DocumentRow.id).where(
+                        DocumentRow.collection_id == job.collection_id,
+                        DocumentRow.source.startswith(prefix, autoescape=True),
+                        DocumentRow.id.not_in(kept),
+                    )
+                )
+            )
+            name = coll.name if coll else ""
+        for document_id in gone:
+            self.catalog.delete_document(name, document_id)
+        with self.db.session() as session:
+            _job(session, job_id).pruned += len(gone)
+        return len(gone)
+
+
+def settle(session: Session, item: JobItemRow, status: ItemStatus, error: str | None) -> None:
+    """Finish an item that did not index its document; the document keeps any indexed version."""
+    item.status, item.error, item.finished_at = status, error, utcnow()
+    item.heartbeat_at = None
+    doc = item.document
+    if doc is None or doc.content_hash != item.content_hash:
+        return  # a newer upload owns the document's state
+    if status is ItemStatus.FAILED:
+        doc.status, doc.error = DocumentStatus.FAILED, error
+    elif doc.indexed_version is not None:
+        doc.status, doc.error = DocumentStatus.INDEXED, None
+    else:
+        doc.status, doc.error = DocumentStatus.CANCELLED, error
+
+
+def _dead(collection: str | None) -> list[ColumnElement[bool]]:
+    conditions = [
+        JobItemRow.status == ItemStatus.FAILED,
+        DocumentRow.status == DocumentStatus.FAILED,
+        JobItemRow.content_hash == DocumentRow.content_hash,
+    ]
+    if collection is not None:
+        conditions.append(CollectionRow.name == collection)
+    return conditions
+
+
+def _job(session: Session, job_id: str) -> JobRow:
+    job = session.get(JobRow, job_id)
+    if job is None:
+        raise NotFoundError(f"job {job_id!r} not found")
+    return job
+
+
+def _items(session: Session, job_id: str, states: Sequence[str]) -> list[JobItemRow]:
+    query = select(JobItemRow).where(JobItemRow.job_id == job_id, JobItemRow.status.in_(states))
+    return list(session.scalars(query))
+
+
+def _job_info(session: Session, job: JobRow, collection: str, page: DocumentPage) -> JobInfo:
+    stats = session.execute(
+        select(
+            JobItemRow.status,
+            func.count(),
+            func.min(JobItemRow.started_at),
+            func.max(JobItemRow.finished_at),
+        )
+        .where(JobItemRow.job_id == job.id)
+        .group_by(JobItemRow.status)
+    ).all()
+    counts = {s.value: 0 for s in ItemStatus}
+    counts.update({status: n for status, n, _, _ in stats})
+    total = sum(counts.values())
+    finished = sum(counts[s] for s in FINISHED_ITEM_STATES)
+    starts = [start for _, _, start, _ in stats if start is not None]
+    ends = [end for _, _, _, end in stats if end is not None]
+    worked = counts[ItemStatus.DONE] + counts[ItemStatus.FAILED]
+    rate = eta = None
+    if starts and worked:
+        end = max(ends) if finished == total and ends else utcnow()
+        rate = worked / max((end - min(starts)).total_seconds(), 1e-3)
+        eta = (total - finished) / rate
+    return JobInfo(
+        id=job.id,
+        collection=collection,
+        status=_status(job, counts, total, finished),
+        origin=job.origin,
+        created_at=job.created_at,
+        finished_at=max(ends) if total and finished == total and ends else None,
+        counts=counts,
+        total=total,
+        progress=finished / total if total else 1.0,
+        docs_per_s=rate,
+        eta_s=eta,
+        rejected=[Rejection(**r) for r in job.rejected],
+        pruned=job.pruned,
+        documents=_documents(session, job.id, page) if page.limit else [],
+    )
+
+
+def _status(job: JobRow, counts: dict[str, int], total: int, finished: int) -> str:
+    if job.cancelled:
+        return "cancelled"
+    if total == finished:
+        ok = counts[ItemStatus.DONE] + counts[ItemStatus.SKIPPED]
+        if job.rejected or counts[ItemStatus.FAILED]:
+            return "completed_with_errors" if ok else "failed"
+        return "succeeded"
+    if job.paused:
+        return "paused"
+    return "running" if finished or any(counts[s] for s in RUNNING_ITEM_STATES) else "queued"
+
+
+def _documents(session: Session, job_id: str, page: DocumentPage) -> list[JobDocument]:
+    query = (
+        select(JobItemRow, DocumentRow.source)
+        .join(DocumentRow, JobItemRow.document_id == DocumentRow.id)
+        .where(JobItemRow.job_id == job_id)
+    )
+    if page.status:
+        query = query.where(JobItemRow.status == page.status)
+    rows = session.execute(
+        query.order_by(DocumentRow.source).limit(page.limit).offset(page.offset)
+    ).tuples()
+    return [
+        JobDocument(
+            document_id=item.document_id,
+            source=source,
+            status=item.status,
+            error=item.error,
+            chunks=item.chunks,
+            attempts=item.attempts,
+        )
+        for item, source in rows
+    ]

@@ -1,0 +1,63 @@
+"""Run `rag serve` (API + in-process worker + embedded store) as a real child process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+RAG = [sys.executable, "-m", "cli.main"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve_env(data_dir: Path, **settings: str) -> dict[str, str]:
+    """The environment for a server on `data_dir` and a free port (RAG_* overrides as kwargs)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "RAG_DATA_DIR": str(data_dir),
+        "RAG_API__PORT": str(port),
+        "RAG_API_URL": f"http://127.0.0.1:{port}",
+        "DATA_DIR": str(data_dir),
+        **settings,
+    }
+    env.pop("QDRANT_URL", None)
+    return env
+
+
+def start_server(env: dict[str, str], timeout_s: float = 180) -> subprocess.Popen[bytes]:
+    """Start `rag serve` and wait until /readyz answers; its log goes to DATA_DIR/serve.log."""
+    log_path = Path(env["DATA_DIR"]) / "serve.log"
+    with log_path.open("a") as log:
+        proc = subprocess.Popen([*RAG, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{env['RAG_API_URL']}/readyz", timeout=30).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.5)
+    proc.kill()
+    raise AssertionError("rag serve did not become ready:\n" + log_path.read_text())
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
