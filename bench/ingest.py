@@ -149,7 +149,11 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
 
         c.header("pipeline: REST upload → queue → worker (parse, chunk, embed, upsert)")
         wall, job = await pipeline(client, files, args.batch)
-        listing = (await client.get("/v1/collections/bench/documents?limit=10000")).json()
+        listing = []
+        while page := (
+            await client.get(f"/v1/collections/bench/documents?limit=1000&offset={len(listing)}")
+        ).json():
+            listing += page
         chunks = sum(d["chunk_count"] for d in listing)
         print(f"{len(listing)} documents, {chunks} chunks, {job['counts']['failed']} failed")
         print(f"pipeline: wall {wall:.1f}s, {len(files) / wall:.2f} documents/s, ", end="")

@@ -22,13 +22,13 @@ from rag.sources import (
     ArchiveLimits,
     ManifestEntry,
     Staged,
-    _host_allowed,
     extract_archive,
     is_archive,
     parse_manifest,
     stage_manifest,
     walk_folder,
 )
+from rag.sources.manifests import _host_allowed
 
 MiB = 2**20
 
