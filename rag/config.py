@@ -133,6 +133,19 @@ class WorkerSettings(BaseModel):
     redispatch_after_s: float = Field(
         default=60.0, description="Re-send a queued document nobody has started after this long."
     )
+    parse_timeout_s: float = Field(
+        default=300.0, gt=0, description="A document still parsing after this long fails."
+    )
+    parse_memory_mb: int | None = Field(
+        default=2048,
+        ge=1024,
+        description="Memory (RLIMIT_DATA) one parse may use; None = no cap. Below 1024 MiB the "
+        "parser's own imports fail.",
+    )
+    parse_isolated: bool = Field(
+        default=True,
+        description="Parse in recycled child processes, where the time and memory limits apply.",
+    )
 
 
 class IngestSettings(BaseModel):

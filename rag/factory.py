@@ -24,9 +24,10 @@ from rag.embedding.sentence_transformers import SentenceTransformerEmbedder
 from rag.generation import Generator
 from rag.generation.catalog import ModelCatalog, load_catalog, resolve_secrets
 from rag.generation.router import Router
-from rag.ingestion import Ingestor
+from rag.ingestion import Ingestor, Parse
 from rag.jobs import Jobs
 from rag.models import Element
+from rag.parse_pool import IsolatedParser
 from rag.reranking.llama_cpp import LlamaReranker
 from rag.retrieval import Retriever
 from rag.sparse import Bm25Encoder
@@ -126,12 +127,22 @@ class Runtime:
         )
 
     @cached_property
+    def parser(self) -> Parse:
+        """In child processes (time and memory limits, one per worker thread), or in-process."""
+        w = self.settings.worker
+        if not w.parse_isolated:
+            return _parse
+        return IsolatedParser(
+            timeout_s=w.parse_timeout_s, max_memory_mb=w.parse_memory_mb, workers=w.concurrency
+        )
+
+    @cached_property
     def ingestor(self) -> Ingestor:
         # Several worker threads: their documents' chunks share embedding batches.
         concurrent = self.settings.worker.concurrency > 1
         return Ingestor(
             self.catalog,
-            _parse,
+            self.parser,
             self.chunker,
             BatchingEmbedder(self.embedder) if concurrent else self.embedder,
             self.sparse,
@@ -172,6 +183,8 @@ class Runtime:
             self.router.close()
         if "reranker" in self.__dict__:
             self.reranker.close()
+        if isinstance(self.__dict__.get("parser"), IsolatedParser):
+            self.__dict__["parser"].close()
         close = getattr(self.store, "close", None)
         if close is not None:
             close()
