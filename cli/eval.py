@@ -18,16 +18,11 @@ from typing import TYPE_CHECKING, Annotated, cast, get_args
 
 import typer
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
     TaskID,
-    TextColumn,
-    TimeElapsedColumn,
 )
 from rich.table import Table
 
-from cli.common import console, err, fail
+from cli.common import console, err, fail, progress_bar
 
 if TYPE_CHECKING:
     from rag.config import Fusion, RetrievalMode
@@ -94,13 +89,7 @@ def _scratch_runtime(
 @contextmanager
 def _progress() -> Iterator[ProgressFn]:
     """A callback (key, label, done, total) drawing one bar per key on stderr."""
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-    ) as progress:
+    with progress_bar() as progress:
         tasks: dict[str, TaskID] = {}
 
         def update(key: str, label: str, done: int, total: int) -> None:
