@@ -180,6 +180,40 @@ class Jobs:
             coll.metadata_fields = fields
             self.catalog.store.index_fields(coll.name, new)
 
+    def delete_document(self, collection: str, document_id: str) -> Submission | None:
+        """Delete a document. If other sources had the same content (duplicates of it), the
+        first of them takes its place: a job indexes it, and the rest now point at it."""
+        with self.db.session() as session:
+            twins = list(
+                session.scalars(
+                    select(DocumentRow)
+                    .where(DocumentRow.duplicate_of == document_id)
+                    .order_by(DocumentRow.source)
+                )
+            )
+            gone = session.get(DocumentRow, document_id)
+            source = gone.source if gone is not None else document_id
+        self.catalog.delete_document(collection, document_id)  # 404s for a wrong collection
+        if not twins:
+            return None
+        with self.db.session() as session:
+            heir, *rest = (session.get(DocumentRow, twin.id) for twin in twins)
+            if heir is None:
+                return None
+            heir.duplicate_of, heir.status, heir.error = None, DocumentStatus.QUEUED, None
+            for twin in rest:
+                if twin is not None:
+                    twin.duplicate_of = heir.id
+            job = JobRow(collection_id=heir.collection_id, origin=f"replaces deleted {source}")
+            session.add(job)
+            session.flush()
+            session.add(
+                JobItemRow(job_id=job.id, document_id=heir.id, content_hash=heir.content_hash)
+            )
+            session.flush()
+            info = _job_info(session, job, collection, DocumentPage())
+        return Submission(job=info, to_dispatch=[(job.id, heir.id)])
+
     # Dispatch bookkeeping ---------------------------------------------------------------
 
     def mark_dispatched(self, items: Sequence[WorkItem]) -> None:
@@ -326,8 +360,8 @@ class Jobs:
                 )
             )
             name = coll.name if coll else ""
-        for document_id in gone:
-            self.catalog.delete_document(name, document_id)
+        for document_id in gone:  # a duplicate's replacement job is sent by the relay
+            self.delete_document(name, document_id)
         with self.db.session() as session:
             _job(session, job_id).pruned += len(gone)
         return len(gone)

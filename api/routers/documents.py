@@ -133,6 +133,14 @@ def get_document(collection: str, document_id: str, rt: RuntimeDep) -> DocumentI
 
 
 @router.delete("/{document_id}", status_code=204)
-def delete_document(collection: str, document_id: str, rt: RuntimeDep) -> Response:
-    rt.catalog.delete_document(collection, document_id)
+def delete_document(
+    collection: str, document_id: str, rt: RuntimeDep, dispatcher: DispatcherDep
+) -> Response:
+    """Its vectors and file go too; a duplicate of it (same content) is indexed in its place."""
+    replacement = rt.jobs.delete_document(collection, document_id)
+    if replacement is not None:
+        try:
+            dispatcher.dispatch(replacement.to_dispatch)
+        except BackendUnavailable as exc:  # recorded: the relay sends it when the broker is back
+            log.warning("replacement job %s not yet queued: %s", replacement.job.id, exc.message)
     return Response(status_code=204)

@@ -174,8 +174,17 @@ async def test_duplicate_content_is_indexed_once_with_both_sources_recorded(
     docs = {d["source"]: d for d in (await client.get("/v1/collections/dup/documents")).json()}
     assert docs["b/policy-copy.md"]["duplicate_of"] == docs["a/policy.md"]["id"]
     store = app.state.runtime.store
-    assert store.count("dup", docs["b/policy-copy.md"]["id"]) == 0
+    copy_id = docs["b/policy-copy.md"]["id"]
+    assert store.count("dup", copy_id) == 0
     assert store.count("dup") == docs["a/policy.md"]["chunk_count"]
+    deleted = await client.delete(f"/v1/collections/dup/documents/{docs['a/policy.md']['id']}")
+    assert deleted.status_code == 204  # the copy takes the original's place: nothing is lost
+    replacement = (await client.get("/v1/jobs", params={"collection": "dup", "limit": 1})).json()
+    assert replacement[0]["origin"] == "replaces deleted a/policy.md"
+    await wait_for_job(client, replacement[0]["id"])
+    copy = (await client.get(f"/v1/collections/dup/documents/{copy_id}")).json()
+    assert copy["status"] == "indexed" and copy["duplicate_of"] is None
+    assert store.count("dup") == store.count("dup", copy_id) == copy["chunk_count"] > 0
 
 
 def _zip(members: dict[str, bytes]) -> bytes:
