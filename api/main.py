@@ -63,9 +63,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             worker = InProcessWorker(
                 celery_app, queue=settings.worker.queue, concurrency=settings.worker.concurrency
             )
-            # This process alone runs work on the embedded store: whatever a previous run left
+            # On the embedded store this process alone runs work: whatever a previous run left
             # mid-way was orphaned by its exit, so it is sent again now, not after the lease.
-            if orphans := runtime.jobs.requeue_orphans(lease_s=0):
+            # (With a Qdrant server other workers may be running: their leases decide.)
+            if settings.embedded_store and (orphans := runtime.jobs.requeue_orphans(lease_s=0)):
                 log.warning("%d document(s) were mid-way when the last run stopped", orphans)
             worker.start()
         relay = Relay(dispatcher, interval_s=settings.worker.relay_interval_s)
