@@ -303,18 +303,3 @@ def _table_rows(html: str) -> list[list[str]]:
     parser.feed(html)
     parser.close()
     return parser.rows
-
-
-def collect_files(paths: list[Path]) -> tuple[list[Path], list[Path]]:
-    """Supported files under `paths` (folders recursively), and the ones skipped."""
-    found: list[Path] = []
-    skipped: list[Path] = []
-    for path in paths:
-        candidates = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-        for candidate in candidates:
-            if candidate.name.startswith("."):
-                continue
-            (found if candidate.suffix.lower() in SUPPORTED_EXTENSIONS else skipped).append(
-                candidate
-            )
-    return found, skipped

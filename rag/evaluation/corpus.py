@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.errors import InvalidInput, NotFoundError
-from rag.parsing import collect_files
+from rag.sources import walk_folder
 from rag.staging import stage
 
 if TYPE_CHECKING:
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 def supported_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise InvalidInput(f"{folder} is not a folder")
-    files, _ = collect_files([folder])
+    files, _ = walk_folder(folder)
     if not files:
         raise InvalidInput(f"{folder} holds no supported documents")
     return files
