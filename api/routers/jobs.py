@@ -100,6 +100,8 @@ def create_job(body: JobCreate, rt: RuntimeDep, dispatcher: DispatcherDep) -> Jo
             max_bytes=settings.max_upload_bytes,
         )
         origin = f"folder {body.folder.path}"
+        if body.folder.prune and not prune_prefix:
+            raise InvalidInput("prune needs a subfolder of an allowed root, not the root itself")
         prune_prefix = prune_prefix if body.folder.prune else None
     else:
         lines = (
