@@ -101,6 +101,8 @@ def create_job(body: JobCreate, rt: RuntimeDep, dispatcher: DispatcherDep) -> Jo
         )
         origin = f"folder {body.folder.path}"
         if body.folder.prune and not prune_prefix:
+            for incoming in staged.files:
+                incoming.path.unlink(missing_ok=True)
             raise InvalidInput("prune needs a subfolder of an allowed root, not the root itself")
         prune_prefix = prune_prefix if body.folder.prune else None
     else:
