@@ -33,7 +33,7 @@ from rag.db.tables import (
     utcnow,
 )
 from rag.errors import ConflictError, InvalidInput, NotFoundError
-from rag.filters import merge_field_types
+from rag.filters import FieldType, merge_field_types
 from rag.models import DeadLetter, JobDocument, JobInfo, Rejection
 from rag.parsing import detect_format
 
@@ -106,9 +106,11 @@ class Jobs:
                         stale.append(doc.id)
                         doc.indexed_version = doc.indexed_hash = None
                 session.add(item)
-            self._learn_fields(coll, files)
+            new_fields = _learn_fields(coll, files)
             session.flush()
             info = _job_info(session, job, coll.name, DocumentPage())
+        if new_fields:
+            self.catalog.store.index_fields(collection, new_fields)
         for document_id in stale:
             self.catalog.store.delete_document(collection, document_id)
         return Submission(job=info, to_dispatch=to_dispatch)
@@ -170,15 +172,6 @@ class Jobs:
         doc.status = DocumentStatus.DUPLICATE if twin else DocumentStatus.QUEUED
         session.flush()
         return doc, f"same content as {twin.source}" if twin else "index"
-
-    def _learn_fields(self, coll: CollectionRow, files: Sequence[IncomingFile]) -> None:
-        known = dict(coll.metadata_fields or {})
-        fields = known
-        for incoming in files:
-            fields = merge_field_types(fields, incoming.metadata)
-        if new := {k: v for k, v in fields.items() if k not in known}:
-            coll.metadata_fields = fields
-            self.catalog.store.index_fields(coll.name, new)
 
     def delete_document(self, collection: str, document_id: str) -> Submission | None:
         """Delete a document. If other sources had the same content (duplicates of it), the
@@ -380,6 +373,17 @@ def settle(session: Session, item: JobItemRow, status: ItemStatus, error: str | 
         doc.status, doc.error = DocumentStatus.INDEXED, None
     else:
         doc.status, doc.error = DocumentStatus.CANCELLED, error
+
+
+def _learn_fields(coll: CollectionRow, files: Sequence[IncomingFile]) -> dict[str, FieldType]:
+    """Record the metadata keys' types (a key seen with another type widens); return the keys
+    that are new, which the store must index."""
+    known = dict(coll.metadata_fields or {})
+    fields = known
+    for incoming in files:
+        fields = merge_field_types(fields, incoming.metadata)
+    coll.metadata_fields = fields
+    return {k: v for k, v in fields.items() if k not in known}
 
 
 def _dead(collection: str | None) -> list[ColumnElement[bool]]:

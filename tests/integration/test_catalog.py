@@ -87,3 +87,18 @@ def test_submit_refuses_unsupported_types_before_writing(catalog: Catalog, tmp_p
     assert catalog.list_documents("c") == []
     with pytest.raises(NotFoundError):
         jobs.submit("missing", [_file(tmp_path, "a.md", b"x")])
+
+
+def test_metadata_types_are_learnt_and_widened_across_submissions(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    catalog.create_collection("c", "", 384)
+    jobs = Jobs(catalog)
+    first = _file(tmp_path, "a.md", b"# A")
+    first.metadata = {"year": 2020, "team": "hr"}
+    jobs.submit("c", [first])
+    assert catalog.metadata_fields("c") == {"year": "integer", "team": "keyword"}
+    second = _file(tmp_path, "b.md", b"# B")
+    second.metadata = {"year": 2020.5}  # no new key, but a wider type
+    jobs.submit("c", [second])
+    assert catalog.metadata_fields("c") == {"year": "float", "team": "keyword"}
