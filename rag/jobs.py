@@ -94,9 +94,8 @@ class Jobs:
                 item = session.get(JobItemRow, (job.id, doc.id)) or JobItemRow(
                     job_id=job.id, document_id=doc.id
                 )
-                item.content_hash, item.attempts = incoming.sha256, 0
-                item.status, item.error, item.finished_at = ItemStatus.QUEUED, None, None
-                item.dispatched_at = item.started_at = item.heartbeat_at = None
+                item.content_hash = incoming.sha256
+                _requeue(item)
                 if action == "index":
                     to_dispatch.append((job.id, doc.id))
                 else:
@@ -157,8 +156,9 @@ class Jobs:
             )
         )
         if doc is None:
-            doc = DocumentRow(id=new_id(), collection_id=coll.id, source=incoming.filename)
-            doc.version = 0
+            doc = DocumentRow(
+                id=new_id(), collection_id=coll.id, source=incoming.filename, version=0
+            )
             session.add(doc)
         if doc.content_hash != incoming.sha256:
             doc.version += 1
@@ -176,10 +176,10 @@ class Jobs:
     def delete_document(self, collection: str, document_id: str) -> Submission | None:
         """Delete a document. If other sources had the same content (duplicates of it), the
         first of them takes its place: a job indexes it, and the rest now point at it."""
-        with self.db.session() as session:
+        with self.db.session() as session:  # read first: deleting sets their duplicate_of NULL
             twins = list(
                 session.scalars(
-                    select(DocumentRow)
+                    select(DocumentRow.id)
                     .where(DocumentRow.duplicate_of == document_id)
                     .order_by(DocumentRow.source)
                 )
@@ -190,13 +190,15 @@ class Jobs:
         if not twins:
             return None
         with self.db.session() as session:
-            heir, *rest = (session.get(DocumentRow, twin.id) for twin in twins)
+            heir = session.get(DocumentRow, twins[0])
             if heir is None:
                 return None
             heir.duplicate_of, heir.status, heir.error = None, DocumentStatus.QUEUED, None
-            for twin in rest:
-                if twin is not None:
-                    twin.duplicate_of = heir.id
+            session.execute(
+                update(DocumentRow)
+                .where(DocumentRow.id.in_(twins[1:]))
+                .values(duplicate_of=heir.id)
+            )
             job = JobRow(collection_id=heir.collection_id, origin=f"replaces deleted {source}")
             session.add(job)
             session.flush()
@@ -218,9 +220,11 @@ class Jobs:
                 if item is not None:
                     item.dispatched_at = utcnow()
 
-    def undispatched(self, *, stale_before: datetime | None = None) -> list[WorkItem]:
-        """Queued items of live jobs the broker never took, and (if given) ones sent before
-        `stale_before`."""
+    def undispatched(
+        self, *, stale_before: datetime | None = None, job_id: str | None = None
+    ) -> list[WorkItem]:
+        """Queued items of live jobs (or of `job_id`) the broker never took, and (if given)
+        ones sent before `stale_before`."""
         lost: ColumnElement[bool] = JobItemRow.dispatched_at.is_(None)
         if stale_before is not None:
             lost = lost | (JobItemRow.dispatched_at < stale_before)
@@ -230,6 +234,8 @@ class Jobs:
             .where(JobItemRow.status == ItemStatus.QUEUED, lost)
             .where(JobRow.paused.is_(False), JobRow.cancelled.is_(False))
         )
+        if job_id is not None:
+            query = query.where(JobItemRow.job_id == job_id)
         with self.db.session() as session:
             return [(job_id, document_id) for job_id, document_id in session.execute(query)]
 
@@ -256,9 +262,7 @@ class Jobs:
 
     def get(self, job_id: str, page: DocumentPage | None = None) -> JobInfo:
         with self.db.session() as session:
-            job = session.get(JobRow, job_id)
-            if job is None:
-                raise NotFoundError(f"job {job_id!r} not found")
+            job = _job(session, job_id)
             coll = session.get(CollectionRow, job.collection_id)
             return _job_info(session, job, coll.name if coll else "", page or DocumentPage())
 
@@ -301,7 +305,10 @@ class Jobs:
         with self.db.session() as session:
             job = _job(session, job_id)
             job.cancelled, job.paused = True, False
-            for item in _items(session, job_id, (ItemStatus.QUEUED,)):
+            queued = select(JobItemRow).where(
+                JobItemRow.job_id == job_id, JobItemRow.status == ItemStatus.QUEUED
+            )
+            for item in session.scalars(queued):
                 settle(session, item, ItemStatus.SKIPPED, "cancelled")
         return self.get(job_id)
 
@@ -316,7 +323,7 @@ class Jobs:
     def resume(self, job_id: str) -> Submission:
         with self.db.session() as session:
             _job(session, job_id).paused = False
-        return Submission(self.get(job_id), [i for i in self.undispatched() if i[0] == job_id])
+        return Submission(self.get(job_id), self.undispatched(job_id=job_id))
 
     def retry_failed(
         self, *, job_id: str | None = None, collection: str | None = None
@@ -326,10 +333,11 @@ class Jobs:
         if job_id is not None:
             query = query.where(JobItemRow.job_id == job_id)
         with self.db.session() as session:
+            if job_id is not None:
+                _job(session, job_id)  # 404 for an unknown job
             items = list(session.scalars(query))
             for item in items:
-                item.status, item.error, item.attempts = ItemStatus.QUEUED, None, 0
-                item.dispatched_at = item.started_at = item.finished_at = None
+                _requeue(item)
                 item.document.status, item.document.error = DocumentStatus.QUEUED, None
                 item.job.cancelled = item.job.paused = False
             return [(item.job_id, item.document_id) for item in items]
@@ -358,6 +366,12 @@ class Jobs:
         with self.db.session() as session:
             _job(session, job_id).pruned += len(gone)
         return len(gone)
+
+
+def _requeue(item: JobItemRow) -> None:
+    """The item as if never tried: queued, not sent, no attempts, no error."""
+    item.status, item.error, item.attempts = ItemStatus.QUEUED, None, 0
+    item.dispatched_at = item.started_at = item.heartbeat_at = item.finished_at = None
 
 
 def settle(session: Session, item: JobItemRow, status: ItemStatus, error: str | None) -> None:
@@ -402,11 +416,6 @@ def _job(session: Session, job_id: str) -> JobRow:
     if job is None:
         raise NotFoundError(f"job {job_id!r} not found")
     return job
-
-
-def _items(session: Session, job_id: str, states: Sequence[str]) -> list[JobItemRow]:
-    query = select(JobItemRow).where(JobItemRow.job_id == job_id, JobItemRow.status.in_(states))
-    return list(session.scalars(query))
 
 
 def _job_info(session: Session, job: JobRow, collection: str, page: DocumentPage) -> JobInfo:

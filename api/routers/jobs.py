@@ -20,7 +20,7 @@ from api.routers.documents import metadata_form, submit
 from api.sse import SSE_HEADERS, frame
 from rag.errors import InvalidInput
 from rag.jobs import DocumentPage
-from rag.models import DeadLetter, JobInfo, Rejection
+from rag.models import DeadLetter, JobInfo
 from rag.sources import (
     ArchiveLimits,
     Staged,
@@ -167,8 +167,7 @@ def _submit_staged(
 ) -> JobInfo:
     for incoming in staged.files:
         incoming.metadata = {**metadata, **incoming.metadata}
-    rejected = [Rejection(name=r.name, reason=r.reason) for r in staged.rejected]
-    return submit(rt, dispatcher, collection, staged.files, origin=origin, rejected=rejected)
+    return submit(rt, dispatcher, collection, staged.files, origin=origin, rejected=staged.rejected)
 
 
 @router.get("/jobs/{job_id}")
@@ -235,7 +234,6 @@ def resume_job(job_id: str, rt: RuntimeDep, dispatcher: DispatcherDep) -> JobInf
 
 @router.post("/jobs/{job_id}/retry", summary="Send the job's failed documents again")
 def retry_job(job_id: str, rt: RuntimeDep, dispatcher: DispatcherDep) -> JobInfo:
-    rt.jobs.get(job_id, DocumentPage(limit=0))  # 404 for an unknown job
     dispatcher.dispatch(rt.jobs.retry_failed(job_id=job_id))
     return rt.jobs.get(job_id)
 

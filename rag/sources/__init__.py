@@ -1,7 +1,7 @@
 """Where a bulk ingestion job's files come from: an archive, a JSONL manifest or a folder.
 
 Each source becomes `Staged`: files streamed into the staging folder under uuid names, plus one
-`Rejected` with a short reason per item refused; a bad item never stops the others. The rules:
+`Rejection` with a short reason per item refused; a bad item never stops the others. The rules:
 
 - Archives (zip, tar, tar.gz) are read one member at a time, never with `extractall`; a member's
   source id is its normalized POSIX path inside the archive. Absolute paths, `..`, drive letters,
@@ -21,14 +21,13 @@ Each source becomes `Staged`: files streamed into the staging folder under uuid 
 """
 
 from rag.sources.archives import ArchiveLimits, extract_archive, is_archive
-from rag.sources.common import Rejected, Staged
+from rag.sources.common import Staged
 from rag.sources.folders import stage_folder, walk_folder
 from rag.sources.manifests import ManifestEntry, parse_manifest, stage_manifest
 
 __all__ = [
     "ArchiveLimits",
     "ManifestEntry",
-    "Rejected",
     "Staged",
     "extract_archive",
     "is_archive",

@@ -18,8 +18,9 @@ from typing import IO, Any, BinaryIO, cast
 
 from rag.catalog import IncomingFile
 from rag.errors import InvalidInput
+from rag.models import Rejection
 from rag.parsing import detect_format
-from rag.sources.common import Refused, Rejected, Staged, reason_for, size_text
+from rag.sources.common import Refused, Staged, reason_for, size_text
 from rag.staging import stage
 
 _RATIO_FLOOR = 1 << 20
@@ -159,10 +160,14 @@ def extract_archive(
                 raise InvalidInput(
                     f"{archive_name} is not a readable zip/tar archive: {exc}"
                 ) from exc
-            job.staged.rejected.append(Rejected(archive_name, f"the rest is unreadable ({exc})"))
+            job.staged.rejected.append(
+                Rejection(name=archive_name, reason=f"the rest is unreadable ({exc})")
+            )
         except _Stop as exc:  # raised by _TarStream while tarfile looked for the next header
             if not job.staged.rejected or job.staged.rejected[-1].reason != str(exc):
-                job.staged.rejected.append(Rejected(archive_name, f"stopped reading: {exc}"))
+                job.staged.rejected.append(
+                    Rejection(name=archive_name, reason=f"stopped reading: {exc}")
+                )
     return job.staged
 
 
@@ -190,7 +195,9 @@ class _Extraction:
         for count, m in enumerate(members, start=1):
             if count > 10 * self.limits.max_members:  # after a stop, members are only listed
                 reason = stop or f"more than {10 * self.limits.max_members} entries"
-                self.staged.rejected.append(Rejected(self.name, f"stopped reading: {reason}"))
+                self.staged.rejected.append(
+                    Rejection(name=self.name, reason=f"stopped reading: {reason}")
+                )
                 return
             try:
                 path = _member_path(m.name)
@@ -206,9 +213,9 @@ class _Extraction:
                 self.staged.files.append(self.stage(m, path))
             except _Stop as exc:
                 stop = str(exc)
-                self.staged.rejected.append(Rejected(m.name, stop))
+                self.staged.rejected.append(Rejection(name=m.name, reason=stop))
             except (Refused, InvalidInput, *_CORRUPT) as exc:
-                self.staged.rejected.append(Rejected(m.name, reason_for(exc)))
+                self.staged.rejected.append(Rejection(name=m.name, reason=reason_for(exc)))
 
     def stage(self, m: _Member, path: str) -> IncomingFile:
         limit = self.limits.max_member_bytes

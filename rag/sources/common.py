@@ -8,18 +8,13 @@ import httpx
 
 from rag.catalog import IncomingFile
 from rag.errors import InvalidInput
-
-
-@dataclass
-class Rejected:
-    name: str  # the member path / manifest line / file path as the user wrote it
-    reason: str  # one short human sentence
+from rag.models import Rejection
 
 
 @dataclass
 class Staged:
     files: list[IncomingFile]  # IncomingFile.filename is the document's source id
-    rejected: list[Rejected]
+    rejected: list[Rejection]  # name: member path, manifest line or file as written
 
 
 class Refused(Exception):

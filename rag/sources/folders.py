@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rag.errors import InvalidInput
+from rag.models import Rejection
 from rag.parsing import SUPPORTED_EXTENSIONS
-from rag.sources.common import Rejected, Staged
+from rag.sources.common import Staged
 from rag.sources.manifests import ManifestEntry, stage_manifest
 
 # -- folders ----------------------------------------------------------------------------------
@@ -107,7 +108,8 @@ def stage_folder(
         entries, staging_dir, allowed_roots=roots, allowed_hosts=[], max_bytes=max_bytes
     )
     staged.rejected += [
-        Rejected(path.relative_to(root).as_posix(), "unsupported file type") for path in unsupported
+        Rejection(name=path.relative_to(root).as_posix(), reason="unsupported file type")
+        for path in unsupported
     ]
     prefix = target.relative_to(root).as_posix()
     return staged, "" if prefix == "." else prefix + "/"

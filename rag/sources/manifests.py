@@ -16,8 +16,9 @@ from urllib.parse import unquote, urljoin, urlsplit
 import httpx
 
 from rag.errors import DocumentTooLarge, InvalidInput
+from rag.models import Rejection
 from rag.parsing import SUPPORTED_EXTENSIONS, detect_format
-from rag.sources.common import Refused, Rejected, Staged, reason_for, size_text
+from rag.sources.common import Refused, Staged, reason_for, size_text
 from rag.staging import stage
 
 _MAX_REDIRECTS = 3
@@ -44,10 +45,10 @@ class ManifestEntry:
 # -- manifests --------------------------------------------------------------------------------
 
 
-def parse_manifest(lines: Iterable[str]) -> tuple[list[ManifestEntry], list[Rejected]]:
+def parse_manifest(lines: Iterable[str]) -> tuple[list[ManifestEntry], list[Rejection]]:
     """JSONL entries; a `null` field counts as absent. Duplicate source ids: the first one wins."""
     entries: list[ManifestEntry] = []
-    rejected: list[Rejected] = []
+    rejected: list[Rejection] = []
     first: dict[str, int] = {}
     for n, text in enumerate(lines, start=1):
         if not text.strip():
@@ -57,7 +58,7 @@ def parse_manifest(lines: Iterable[str]) -> tuple[list[ManifestEntry], list[Reje
             if entry.source_id in first:
                 raise Refused(f"duplicate id (first on line {first[entry.source_id]})")
         except Refused as exc:
-            rejected.append(Rejected(f"line {n}", str(exc)))
+            rejected.append(Rejection(name=f"line {n}", reason=str(exc)))
             continue
         first[entry.source_id] = n
         entries.append(entry)
@@ -123,7 +124,7 @@ def stage_manifest(
             except (Refused, InvalidInput, httpx.HTTPError, httpx.InvalidURL) as exc:
                 too_large = f"larger than the {size_text(max_bytes)} limit"
                 reason = too_large if isinstance(exc, DocumentTooLarge) else reason_for(exc)
-                staged.rejected.append(Rejected(entry.source_id, reason))
+                staged.rejected.append(Rejection(name=entry.source_id, reason=reason))
                 continue
             names.add(name)
             staged.files.append(file)
