@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -137,12 +138,16 @@ def _follow(client: Client, job_ids: list[str]) -> list[dict[str, Any]]:
             time.sleep(0.5)
 
 
-def _states(jobs: list[dict[str, Any]]) -> str:
-    counts: dict[str, int] = {}
+def _counts(jobs: list[dict[str, Any]]) -> Counter[str]:
+    """Documents per state over all the jobs, in the API's order of states."""
+    total: Counter[str] = Counter()
     for job in jobs:
-        for state, n in job["counts"].items():
-            counts[state] = counts.get(state, 0) + n
-    shown = " ".join(f"{n} {s}" for s, n in counts.items() if n and s != "done")
+        total.update(job["counts"])
+    return total
+
+
+def _states(jobs: list[dict[str, Any]]) -> str:
+    shown = " ".join(f"{n} {s}" for s, n in _counts(jobs).items() if n and s != "done")
     rate = sum(job["docs_per_s"] or 0 for job in jobs)
     eta = max((job["eta_s"] or 0 for job in jobs), default=0)
     if rate:
@@ -158,17 +163,14 @@ def _get(client: Client, job_id: str, *, limit: int = 1000, status: str | None =
 
 
 def _summarise(client: Client, jobs: list[dict[str, Any]]) -> None:
-    counts: dict[str, int] = {}
     for job in jobs:
-        for key, value in job["counts"].items():
-            counts[key] = counts.get(key, 0) + value
         for doc in _get(client, job["id"], status="failed")["documents"]:
             err.print(f"[red]failed[/red] {doc['source']}: {doc['error']}")
         for rejected in job["rejected"]:
             err.print(f"[yellow]rejected[/yellow] {rejected['name']}: {rejected['reason']}")
         if job["pruned"]:
             console.print(f"pruned {job['pruned']} document(s) whose files are gone")
-    summary = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+    summary = ", ".join(f"{v} {k}" for k, v in _counts(jobs).items() if v)
     ids = ", ".join(job["id"] for job in jobs)
     console.print(f"job{'s' if len(jobs) > 1 else ''} {ids}: {summary or 'nothing to do'}")
 

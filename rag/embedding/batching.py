@@ -31,8 +31,7 @@ class BatchingEmbedder:
         self.model_name = inner.model_name
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[_Request] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="rag-embed", daemon=True)
-        self._started = threading.Lock()
+        threading.Thread(target=self._run, name="rag-embed", daemon=True).start()
 
     @property
     def dimension(self) -> int:
@@ -50,9 +49,6 @@ class BatchingEmbedder:
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
-        with self._started:
-            if not self._thread.is_alive():
-                self._thread.start()
         request = _Request(texts)
         self._queue.put(request)
         return request.result.result()
