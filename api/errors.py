@@ -15,11 +15,13 @@ from rag.errors import (
     BackendError,
     ConflictError,
     DocumentTooLarge,
+    Forbidden,
     GenerationError,
     InvalidInput,
     NotFoundError,
     RagError,
     RateLimited,
+    Unauthenticated,
     UnsupportedDocument,
 )
 
@@ -27,6 +29,8 @@ log = logging.getLogger("api")
 
 # Most specific first: the first match wins.
 STATUS: list[tuple[type[RagError], int]] = [
+    (Unauthenticated, 401),
+    (Forbidden, 403),
     (NotFoundError, 404),
     (ConflictError, 409),
     (UnsupportedDocument, 415),

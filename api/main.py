@@ -10,8 +10,9 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.auth import Authenticate
 from api.errors import error_response, install_error_handlers
-from api.routers import collections, documents, health, jobs, models, search
+from api.routers import audit, collections, documents, health, jobs, keys, models, search
 from ingest.celery_app import celery_app
 from ingest.dispatch import Dispatcher, Relay
 from ingest.worker import InProcessWorker
@@ -23,18 +24,28 @@ log = logging.getLogger("api")
 
 
 class BodyLimit:
-    """Refuse a request whose declared body is over the limit before reading any of it."""
+    """Refuse a request whose declared body is over its limit before reading any of it: uploads
+    (multipart) have one limit, every other body (JSON) a smaller one."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_upload_bytes: int, max_json_bytes: int):
+        self.app = app
+        self.max_upload_bytes, self.max_json_bytes = max_upload_bytes, max_json_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length")
-            if length is not None and length.isdigit() and int(length) > self.max_bytes:
-                limit = self.max_bytes / 2**20
+            headers = dict(scope["headers"])
+            length = headers.get(b"content-length")
+            upload = headers.get(b"content-type", b"").startswith(b"multipart/")
+            limit, setting = (
+                (self.max_upload_bytes, "api.max_upload_mb")
+                if upload
+                else (self.max_json_bytes, "api.max_json_mb")
+            )
+            if length is not None and length.isdigit() and int(length) > limit:
                 response = error_response(
-                    413, "payload_too_large", f"request body is over the {limit:.0f} MiB limit"
+                    413,
+                    "payload_too_large",
+                    f"request body is over the {limit / 2**20:.0f} MiB limit ({setting})",
                 )
                 await response(scope, receive, send)
                 return
@@ -95,8 +106,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     # Multipart framing adds a little to the files themselves.
-    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + (1 << 20))
-    for module in (health, collections, documents, jobs, search, models):
+    app.add_middleware(
+        BodyLimit,
+        max_upload_bytes=settings.max_upload_bytes + (1 << 20),
+        max_json_bytes=int(settings.api.max_json_mb * 2**20),
+    )
+    app.add_middleware(Authenticate)  # outermost: no key, no body read
+    if not settings.auth.enabled:
+        log.warning("authentication is OFF (auth.enabled = false): every caller is an admin")
+    for module in (health, collections, documents, jobs, search, models, keys, audit):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

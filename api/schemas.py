@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from rag.access import document_access
 from rag.generation.catalog import Policy
 from rag.generation.router import RouteRequest
 from rag.models import ScoredChunk
@@ -17,7 +18,17 @@ class CollectionCreate(BaseModel):
     description: str = ""
 
 
-class TextDocument(BaseModel):
+class Permissions(BaseModel):
+    """Who may retrieve a document: these groups and users; neither = everyone."""
+
+    allowed_groups: list[str] = Field(default_factory=list, examples=[["hr", "legal"]])
+    allowed_users: list[str] = Field(default_factory=list, examples=[["alice@example.com"]])
+
+    def access(self) -> list[str]:
+        return document_access(self.allowed_groups, self.allowed_users)
+
+
+class TextDocument(Permissions):
     source: str = Field(description="Stable id of the document, e.g. a path or URL.")
     text: str = Field(min_length=1)
     title: str | None = None

@@ -73,8 +73,12 @@ async def running_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.
     try:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
+            key = app.state.runtime.keys.create(f"bench-{uuid.uuid4().hex[:8]}", ["admin"]).key
             async with httpx.AsyncClient(
-                transport=transport, base_url="http://bench.test", timeout=600
+                transport=transport,
+                base_url="http://bench.test",
+                timeout=600,
+                headers={"Authorization": f"Bearer {key}"},
             ) as client:
                 yield app, client
     finally:

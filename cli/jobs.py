@@ -43,6 +43,12 @@ def ingest(
         Path | None,
         typer.Option(exists=True, help="JSONL of server paths or allowed URLs, with metadata."),
     ] = None,
+    allowed_groups: Annotated[
+        str | None, typer.Option(help="Comma-separated groups that may read these documents.")
+    ] = None,
+    allowed_users: Annotated[
+        str | None, typer.Option(help="Comma-separated users that may read them.")
+    ] = None,
     wait: Annotated[bool, typer.Option(help="Wait for the job and show progress.")] = True,
     api_url: ApiUrl = DEFAULT_URL,
 ) -> None:
@@ -51,7 +57,10 @@ def ingest(
     A document's id is its path: a file given by itself is named by its file name, a file
     found in a folder by the folder's name and its path inside it (handbook/hr/leave.md).
     Running the same command again skips what did not change; --prune also deletes documents
-    whose files were removed from the folder."""
+    whose files were removed from the folder. Documents are readable by every key unless
+    --allowed-groups/--allowed-users say who may."""
+    given = {"metadata": metadata, "allowed_groups": allowed_groups, "allowed_users": allowed_users}
+    form = {k: v for k, v in given.items() if v}
     files, folders = _collect(paths or [], include or [], exclude or [])
     archives = [path for path in paths or [] if path.is_file() and is_archive(path.name)]
     if not files and not archives and manifest is None:
@@ -60,11 +69,11 @@ def ingest(
     try:
         if client.ensure_collection(collection):
             console.print(f"created collection [bold]{collection}[/bold]")
-        jobs = [client.upload_archive(collection, path, metadata) for path in archives]
+        jobs = [client.upload_archive(collection, path, form) for path in archives]
         if manifest is not None:
-            jobs.append(_submit_manifest(client, collection, manifest))
+            jobs.append(_submit_manifest(client, collection, manifest, form))
         if files:
-            job = _upload(client, collection, files, metadata)
+            job = _upload(client, collection, files, form)
             for folder in folders if prune else []:
                 job = client.request("POST", f"/v1/jobs/{job['id']}/prune", json={"prefix": folder})
             jobs.append(job)
@@ -99,7 +108,7 @@ def _collect(
 
 
 def _upload(
-    client: Client, collection: str, files: list[tuple[str, Path]], metadata: str | None
+    client: Client, collection: str, files: list[tuple[str, Path]], form: dict[str, str]
 ) -> Any:
     """All files into one job, a batch per request."""
     job: Any = None
@@ -107,12 +116,12 @@ def _upload(
         task = progress.add_task("uploading", total=len(files))
         for start in range(0, len(files), UPLOAD_BATCH):
             batch = files[start : start + UPLOAD_BATCH]
-            job = client.upload(collection, batch, metadata, job_id=job["id"] if job else None)
+            job = client.upload(collection, batch, form, job_id=job["id"] if job else None)
             progress.advance(task, len(batch))
     return job
 
 
-def _submit_manifest(client: Client, collection: str, manifest: Path) -> Any:
+def _submit_manifest(client: Client, collection: str, manifest: Path, form: dict[str, str]) -> Any:
     entries = []
     for number, line in enumerate(manifest.read_text().splitlines(), 1):
         if line.strip():
@@ -120,7 +129,12 @@ def _submit_manifest(client: Client, collection: str, manifest: Path) -> Any:
                 entries.append(json.loads(line))
             except json.JSONDecodeError as exc:
                 fail(f"{manifest}:{number} is not valid JSON: {exc.msg}")
-    return client.request("POST", "/v1/jobs", json={"collection": collection, "manifest": entries})
+    body: dict[str, Any] = {"collection": collection, "manifest": entries}
+    if "metadata" in form:
+        body["metadata"] = json.loads(form["metadata"])
+    for field in ("allowed_groups", "allowed_users"):
+        body[field] = [n.strip() for n in form.get(field, "").split(",") if n.strip()]
+    return client.request("POST", "/v1/jobs", json=body)
 
 
 def _follow(client: Client, job_ids: list[str]) -> list[dict[str, Any]]:

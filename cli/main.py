@@ -13,6 +13,7 @@ from cli.client import ApiError, Client
 from cli.common import DEFAULT_URL, ApiUrl, Collection, console, fail
 from cli.eval import eval_app
 from cli.jobs import ingest, jobs_app
+from cli.keys import keys_app
 
 if TYPE_CHECKING:
     from rag.config import Settings
@@ -24,6 +25,7 @@ app = typer.Typer(
 )
 app.add_typer(eval_app, name="eval")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(keys_app, name="keys")
 app.command()(ingest)
 Filters = Annotated[
     str | None,

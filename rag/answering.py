@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator as PyGenerator
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.embedding import Embedder
@@ -76,10 +77,12 @@ class Answerer:
         options: SearchOptions | None = None,
         *,
         route: RouteRequest | None = None,
+        access: Sequence[str] | None = None,
     ) -> Answer:
-        """`route` names a model or a policy (see rag.generation.router); None = the default."""
+        """`route` names a model or a policy (see rag.generation.router); None = the default.
+        `access`: the caller's access tokens (rag.access); None = every document."""
         self._check_route(route)
-        prepared = self._prepare(collection, question, options)
+        prepared = self._prepare(collection, question, options, access)
         if isinstance(prepared, Answer):
             return prepared
         gen_start = time.perf_counter()
@@ -97,12 +100,13 @@ class Answerer:
         options: SearchOptions | None = None,
         *,
         route: RouteRequest | None = None,
+        access: Sequence[str] | None = None,
     ) -> AnswerStream:
         """Retrieves and picks the model now (so a bad request fails before anything is sent),
         then returns the events: `AnswerDelta`s, then one `AnswerDone`. An error after the first
         delta is raised from the iterator; closing it closes the model's stream."""
         self._check_route(route)
-        prepared = self._prepare(collection, question, options)
+        prepared = self._prepare(collection, question, options, access)
         if isinstance(prepared, Answer):
             return _only(prepared)
         if isinstance(self.generator, Router):
@@ -142,10 +146,14 @@ class Answerer:
             raise InvalidInput("this service has one model and no catalog: omit model and policy")
 
     def _prepare(
-        self, collection: str, question: str, options: SearchOptions | None
+        self,
+        collection: str,
+        question: str,
+        options: SearchOptions | None,
+        access: Sequence[str] | None,
     ) -> _Prepared | Answer:
         start = time.perf_counter()
-        hits = self.retriever.retrieve(collection, question, options)
+        hits = self.retriever.retrieve(collection, question, options, access=access)
         retrieval_ms = (time.perf_counter() - start) * 1000
         relevant = [h for h in hits if (h.similarity or 0.0) >= self.min_similarity]
         if not relevant:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections import Counter
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from rag.access import EVERYONE, split_access
 from rag.db.session import Database
 from rag.db.tables import CollectionRow, DocumentRow
 from rag.errors import ConflictError, InvalidInput, NotFoundError
@@ -32,6 +35,7 @@ class IncomingFile:
     sha256: str
     metadata: dict[str, Any] = field(default_factory=dict)
     title: str | None = None
+    access: list[str] | None = None  # rag.access tokens; None = not given (everyone)
 
 
 class Catalog:
@@ -65,27 +69,23 @@ class Catalog:
         self.store.ensure_collection(name, dimension)
         return info
 
-    def list_collections(self) -> list[CollectionInfo]:
+    def list_collections(
+        self, names: Collection[str] | None = None, access: Sequence[str] | None = None
+    ) -> list[CollectionInfo]:
+        """Every collection, or those of `names` (a key's); counting only documents readable
+        with `access` tokens when given (counts must not reveal what a caller cannot read)."""
         with self.db.session() as session:
-            counts = dict(
-                session.execute(
-                    select(DocumentRow.collection_id, func.count()).group_by(
-                        DocumentRow.collection_id
-                    )
-                ).all()
-            )
-            rows = session.scalars(select(CollectionRow).order_by(CollectionRow.name))
+            query = select(CollectionRow).order_by(CollectionRow.name)
+            if names is not None:
+                query = query.where(CollectionRow.name.in_(names))
+            rows = list(session.scalars(query))
+            counts = _document_counts(session, [r.id for r in rows], access)
             return [_collection_info(row, counts.get(row.id, 0)) for row in rows]
 
-    def get_collection(self, name: str) -> CollectionInfo:
+    def get_collection(self, name: str, access: Sequence[str] | None = None) -> CollectionInfo:
         with self.db.session() as session:
             row = collection_row(session, name)
-            count = session.scalar(
-                select(func.count())
-                .select_from(DocumentRow)
-                .where(DocumentRow.collection_id == row.id)
-            )
-            return _collection_info(row, count or 0)
+            return _collection_info(row, _document_counts(session, [row.id], access).get(row.id, 0))
 
     def metadata_fields(self, name: str) -> dict[str, FieldType]:
         """The collection's filterable metadata keys; one row read, for every query."""
@@ -117,6 +117,16 @@ class Catalog:
         with self.db.session() as session:
             return _document_info(_document(session, collection, document_id), collection)
 
+    def set_access(self, collection: str, document_id: str, access: list[str]) -> DocumentInfo:
+        """New permissions for a document: the catalog first, then its chunks' payload (the
+        ingestor re-applies the list if it is writing a new version meanwhile)."""
+        with self.db.session() as session:
+            doc = _document(session, collection, document_id)
+            doc.access = access
+            info = _document_info(doc, collection)
+        self.store.set_access(collection, document_id, access)
+        return info
+
     def delete_document(self, collection: str, document_id: str) -> None:
         with self.db.session() as session:
             doc = _document(session, collection, document_id)
@@ -141,6 +151,23 @@ def _document(session: Session, collection: str, document_id: str) -> DocumentRo
     return doc
 
 
+def _document_counts(
+    session: Session, collection_ids: list[str], access: Sequence[str] | None
+) -> dict[str, int]:
+    where = DocumentRow.collection_id.in_(collection_ids)
+    if access is None:
+        query = select(DocumentRow.collection_id, func.count()).where(where)
+        return dict(session.execute(query.group_by(DocumentRow.collection_id)).tuples().all())
+    tokens = set(access)
+    counts: Counter[str] = Counter()
+    for collection_id, readers in session.execute(
+        select(DocumentRow.collection_id, DocumentRow.access).where(where)
+    ).tuples():
+        if tokens.intersection(readers or [EVERYONE]):
+            counts[collection_id] += 1
+    return dict(counts)
+
+
 def _collection_info(row: CollectionRow, document_count: int) -> CollectionInfo:
     return CollectionInfo(
         name=row.name,
@@ -153,6 +180,7 @@ def _collection_info(row: CollectionRow, document_count: int) -> CollectionInfo:
 
 
 def _document_info(doc: DocumentRow, collection: str) -> DocumentInfo:
+    groups, users = split_access(doc.access or [EVERYONE])
     return DocumentInfo(
         id=doc.id,
         collection=collection,
@@ -167,6 +195,8 @@ def _document_info(doc: DocumentRow, collection: str) -> DocumentInfo:
         version=doc.version,
         duplicate_of=doc.duplicate_of,
         metadata=doc.metadata_,
+        allowed_groups=groups,
+        allowed_users=users,
         created_at=doc.created_at,
         updated_at=doc.updated_at,
     )

@@ -164,10 +164,45 @@ class IngestSettings(BaseModel):
     max_archive_members: int = 100_000
 
 
+class RateLimit(BaseModel):
+    per_minute: float = Field(description="Sustained requests per minute per key; 0 = no limit.")
+    burst: int = Field(ge=1, description="Requests a key may make at once after a quiet spell.")
+
+
+class AuthSettings(BaseModel):
+    """API keys, rate limits and who may read what (docs/security.md)."""
+
+    enabled: bool = Field(
+        default=True, description="Require an API key on /v1 (off only for a private laptop)."
+    )
+    query_rate: RateLimit = Field(
+        default=RateLimit(per_minute=600, burst=60),
+        description="Per key: queries and every read (GET) of a non-admin route.",
+    )
+    ingest_rate: RateLimit = Field(
+        default=RateLimit(per_minute=300, burst=60),
+        description="Per key: uploads, jobs, deletes and permission changes.",
+    )
+    max_active_jobs: int = Field(
+        default=4, ge=1, description="Unfinished ingestion jobs one key may have at once."
+    )
+    user_groups: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="End user → groups, for delegate keys acting for a user (X-On-Behalf-Of).",
+    )
+    redis_url: str | None = Field(
+        default=None, description="Rate-limit buckets' Redis; unset = the broker's, if Redis."
+    )
+    audit_questions: bool = Field(
+        default=False, description="Store query text in the audit log (ids only by default)."
+    )
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
     max_upload_mb: float = 50.0
+    max_json_mb: float = Field(default=10.0, description="Largest JSON request body.")
     max_question_chars: int = 2000
 
 
@@ -194,6 +229,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     ingest: IngestSettings = IngestSettings()
     api: ApiSettings = ApiSettings()
+    auth: AuthSettings = AuthSettings()
 
     @model_validator(mode="after")
     def _well_known_env(self) -> Settings:
@@ -253,6 +289,12 @@ class Settings(BaseSettings):
                     return "postgresql+psycopg://" + url[len(prefix) :]
             return url
         return f"sqlite:///{(self.data_dir / 'rag.db').resolve()}"
+
+    @property
+    def ratelimit_redis_url(self) -> str | None:
+        if self.auth.redis_url:
+            return self.auth.redis_url
+        return self.broker_url if self.broker_url.startswith(("redis://", "rediss://")) else None
 
     @property
     def max_upload_bytes(self) -> int:

@@ -17,6 +17,8 @@ turns them into HTTP responses.
     │   │   ├── BackendTimeout     it did not answer in time (retryable)
     │   │   └── AllModelsFailed    every model of a fallback chain failed (`.attempts`)
     │   └── BackendRateLimited     a model provider said 429 (retryable, after `.retry_after_s`)
+    ├── Unauthenticated            no API key, or not a valid one               (401)
+    ├── Forbidden                  the key lacks the scope this needs           (403)
     ├── RateLimited                back off for `retry_after_s`                 (429)
     └── GenerationError            the model failed to produce an answer        (502)
 """
@@ -119,6 +121,14 @@ class BackendRateLimited(BackendError):
 
     def __init__(self, message: str, *, backend: str, retry_after_s: float | None = None) -> None:
         super().__init__(message, backend=backend, retryable=True, retry_after_s=retry_after_s)
+
+
+class Unauthenticated(RagError):
+    code = "unauthenticated"
+
+
+class Forbidden(RagError):
+    code = "forbidden"
 
 
 class RateLimited(RagError):

@@ -14,6 +14,8 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from rag.answering import Answerer
+from rag.audit import AuditLog
+from rag.auth import ApiKeys
 from rag.catalog import Catalog
 from rag.chunking import Chunker
 from rag.config import Settings, get_settings
@@ -26,6 +28,7 @@ from rag.generation.catalog import ModelCatalog, load_catalog, resolve_secrets
 from rag.generation.router import Router
 from rag.ingestion import Ingestor, Parse
 from rag.jobs import Jobs
+from rag.logs import register_secret
 from rag.models import Element
 from rag.parse_pool import IsolatedParser
 from rag.reranking.llama_cpp import LlamaReranker
@@ -45,9 +48,11 @@ def build_store(settings: Settings) -> QdrantStore | QdrantEdgeStore:
     q = settings.qdrant
     if q.url is None and q.embedded_engine == "edge":
         return QdrantEdgeStore(path=settings.qdrant_path, prefix=q.collection_prefix)
+    api_key = q.api_key.get_secret_value() if q.api_key else None
+    register_secret(api_key)
     return QdrantStore(
         url=q.url,
-        api_key=q.api_key.get_secret_value() if q.api_key else None,
+        api_key=api_key,
         path=None if q.url else settings.qdrant_path,
         prefix=q.collection_prefix,
         timeout_s=q.timeout_s,
@@ -58,7 +63,10 @@ def load_models(settings: Settings) -> tuple[ModelCatalog, dict[str, SecretStr]]
     """The model catalog and its API keys; `ConfigError` (naming the entry or the missing
     environment variable) when the service must not start."""
     catalog = load_catalog(settings)
-    return catalog, resolve_secrets(catalog, settings.env_secret)
+    secrets = resolve_secrets(catalog, settings.env_secret)
+    for value in secrets.values():
+        register_secret(value.get_secret_value())
+    return catalog, secrets
 
 
 def build_router(settings: Settings, embedder: Embedder | None = None) -> Router:
@@ -110,6 +118,14 @@ class Runtime:
     @cached_property
     def jobs(self) -> Jobs:
         return Jobs(self.catalog)
+
+    @cached_property
+    def keys(self) -> ApiKeys:
+        return ApiKeys(self.db)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        return AuditLog(self.db)
 
     @cached_property
     def router(self) -> Router:
@@ -179,6 +195,8 @@ class Runtime:
         )
 
     def close(self) -> None:
+        if "audit" in self.__dict__:
+            self.audit.close()
         if "router" in self.__dict__:
             self.router.close()
         if "reranker" in self.__dict__:

@@ -28,6 +28,7 @@ from rag.chunking import Chunker
 from rag.db.tables import (
     FINISHED_ITEM_STATES,
     RUNNING_ITEM_STATES,
+    DocumentRow,
     DocumentStatus,
     ItemStatus,
     JobItemRow,
@@ -65,6 +66,7 @@ class _Work:
     collection: str
     title: str
     metadata: dict[str, Any]
+    access: list[str]
     content_hash: str
     version: int
 
@@ -143,6 +145,8 @@ class Ingestor:
         )
         if not chunks:
             raise UnreadableDocument("no text found")
+        for chunk in chunks:
+            chunk.access = work.access
         texts = [chunk.embedding_text() for chunk in chunks]
         dense: list[list[float]] = []
         for start in range(0, len(texts), EMBED_SLICE):
@@ -152,8 +156,18 @@ class Ingestor:
         self._checkpoint(work, ItemStatus.EMBEDDING)  # the last chance to stop before writing
         self.store.ensure_collection(work.collection, len(dense[0]))
         self.store.upsert(chunks, dense, sparse)
+        self._sync_access(work)
         self.store.delete_document(work.collection, work.document_id, before_version=work.version)
         return len(chunks)
+
+    def _sync_access(self, work: _Work) -> None:
+        """Permissions changed while this document was being indexed: the change wrote the old
+        chunks, so the new ones take the current list now."""
+        with self.db.session() as session:
+            doc = session.get(DocumentRow, work.document_id)
+            current = list(doc.access) if doc is not None else work.access
+        if current != work.access:
+            self.store.set_access(work.collection, work.document_id, current)
 
     # State transitions ------------------------------------------------------------------
 
@@ -193,6 +207,7 @@ class Ingestor:
                 collection=coll.name,
                 title=doc.title,
                 metadata=dict(doc.metadata_),
+                access=list(doc.access),
                 content_hash=doc.content_hash,
                 version=doc.version,
             )

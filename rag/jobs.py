@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
+from rag.access import EVERYONE
 from rag.catalog import Catalog, IncomingFile, collection_row
 from rag.db.tables import (
     FINISHED_ITEM_STATES,
@@ -32,7 +33,7 @@ from rag.db.tables import (
     new_id,
     utcnow,
 )
-from rag.errors import ConflictError, InvalidInput, NotFoundError
+from rag.errors import ConflictError, InvalidInput, NotFoundError, RateLimited
 from rag.filters import FieldType, merge_field_types
 from rag.models import DeadLetter, JobDocument, JobInfo, Rejection
 from rag.parsing import detect_format
@@ -71,11 +72,15 @@ class Jobs:
         job_id: str | None = None,
         origin: str = "upload",
         rejected: Sequence[Rejection] = (),
+        key_id: str | None = None,
+        max_active_jobs: int | None = None,
     ) -> Submission:
         """Record documents in a new job (or add them to `job_id`). Nothing is dispatched here.
 
-        A source already indexed with the same content is skipped; content already in the
-        collection under another source is recorded as a duplicate of it, not indexed twice.
+        A source already indexed with the same content is skipped (its permissions updated if
+        they changed); content already in the collection under another source with the same
+        permissions is recorded as a duplicate of it, not indexed twice. A new job of `key_id`
+        beyond its `max_active_jobs` unfinished ones is refused (429).
         """
         if not files and not rejected:
             raise InvalidInput("no documents in the request")
@@ -84,13 +89,21 @@ class Jobs:
             raise InvalidInput(f"the same file name appears twice in one request: {dupes}")
         formats = {f.filename: detect_format(f.filename) for f in files}  # 415 before any write
         stale: list[str] = []  # documents that became duplicates: their own chunks go
+        regranted: list[tuple[str, list[str]]] = []  # unchanged content, new permissions
         with self.db.session() as session:
             coll = collection_row(session, collection)
+            if job_id is None and key_id is not None and max_active_jobs is not None:
+                _check_active_jobs(session, key_id, max_active_jobs)
             job = self._open_job(session, coll, job_id, origin)
+            job.key_id = job.key_id or key_id
             job.rejected = [*job.rejected, *(r.model_dump() for r in rejected)]
             to_dispatch: list[WorkItem] = []
             for incoming in files:
                 doc, action = self._record(session, coll, incoming, formats[incoming.filename])
+                access = incoming.access or [EVERYONE]
+                if action == "unchanged" and list(doc.access) != access:
+                    doc.access = access
+                    regranted.append((doc.id, access))
                 item = session.get(JobItemRow, (job.id, doc.id)) or JobItemRow(
                     job_id=job.id, document_id=doc.id
                 )
@@ -112,6 +125,8 @@ class Jobs:
             self.catalog.store.index_fields(collection, new_fields)
         for document_id in stale:
             self.catalog.store.delete_document(collection, document_id)
+        for document_id, access in regranted:
+            self.catalog.store.set_access(collection, document_id, access)
         return Submission(job=info, to_dispatch=to_dispatch)
 
     def _open_job(
@@ -144,7 +159,7 @@ class Jobs:
             if pending or doc.indexed_hash == incoming.sha256 or doc.duplicate_of:
                 incoming.path.unlink(missing_ok=True)
                 return doc, "unchanged"
-        twin = session.scalar(
+        twins = session.scalars(
             select(DocumentRow).where(
                 DocumentRow.collection_id == coll.id,
                 DocumentRow.content_hash == incoming.sha256,
@@ -155,6 +170,9 @@ class Jobs:
                 ),
             )
         )
+        # Served through the twin's chunks, so only a twin readable by exactly the same callers.
+        access = incoming.access or [EVERYONE]
+        twin = next((t for t in twins if list(t.access) == access), None)
         if doc is None:
             doc = DocumentRow(
                 id=new_id(), collection_id=coll.id, source=incoming.filename, version=0
@@ -168,6 +186,7 @@ class Jobs:
         doc.title = incoming.title or Path(incoming.filename).stem
         doc.format, doc.content_hash, doc.size_bytes = fmt, incoming.sha256, incoming.size
         doc.file_path, doc.error, doc.metadata_ = str(target), None, incoming.metadata
+        doc.access = access
         doc.duplicate_of = twin.id if twin else None
         doc.status = DocumentStatus.DUPLICATE if twin else DocumentStatus.QUEUED
         session.flush()
@@ -266,21 +285,36 @@ class Jobs:
             coll = session.get(CollectionRow, job.collection_id)
             return _job_info(session, job, coll.name if coll else "", page or DocumentPage())
 
-    def recent(self, *, collection: str | None = None, limit: int = 20) -> list[JobInfo]:
+    def collection_of(self, job_id: str) -> str:
+        """The job's collection (404 for an unknown job): what a caller's key is checked on."""
+        with self.db.session() as session:
+            name = session.scalar(
+                select(CollectionRow.name).join(JobRow).where(JobRow.id == job_id)
+            )
+        if name is None:
+            raise NotFoundError(f"job {job_id!r} not found")
+        return name
+
+    def recent(
+        self, *, collections: Collection[str] | None = None, limit: int = 20
+    ) -> list[JobInfo]:
+        """The latest jobs, of `collections` only if given."""
         with self.db.session() as session:
             query = select(JobRow, CollectionRow.name).join(CollectionRow)
-            if collection:
-                query = query.where(CollectionRow.name == collection)
+            if collections is not None:
+                query = query.where(CollectionRow.name.in_(collections))
             rows = session.execute(query.order_by(JobRow.created_at.desc()).limit(limit))
             return [_job_info(session, job, name, DocumentPage(limit=0)) for job, name in rows]
 
-    def dead_letters(self, *, collection: str | None = None, limit: int = 100) -> list[DeadLetter]:
+    def dead_letters(
+        self, *, collections: Collection[str] | None = None, limit: int = 100
+    ) -> list[DeadLetter]:
         """Documents whose latest ingestion failed (and was not superseded since)."""
         query = (
             select(JobItemRow, DocumentRow, CollectionRow.name)
             .join(DocumentRow, JobItemRow.document_id == DocumentRow.id)
             .join(CollectionRow, DocumentRow.collection_id == CollectionRow.id)
-            .where(*_dead(collection))
+            .where(*_dead(collections))
             .order_by(JobItemRow.finished_at.desc())
             .limit(limit)
         )
@@ -326,10 +360,10 @@ class Jobs:
         return Submission(self.get(job_id), self.undispatched(job_id=job_id))
 
     def retry_failed(
-        self, *, job_id: str | None = None, collection: str | None = None
+        self, *, job_id: str | None = None, collections: Collection[str] | None = None
     ) -> list[WorkItem]:
         """Queue the dead-lettered documents (of one job, or a collection, or all) again."""
-        query = select(JobItemRow).join(DocumentRow).join(CollectionRow).where(*_dead(collection))
+        query = select(JobItemRow).join(DocumentRow).join(CollectionRow).where(*_dead(collections))
         if job_id is not None:
             query = query.where(JobItemRow.job_id == job_id)
         with self.db.session() as session:
@@ -400,15 +434,33 @@ def _learn_fields(coll: CollectionRow, files: Sequence[IncomingFile]) -> dict[st
     return {k: v for k, v in fields.items() if k not in known}
 
 
-def _dead(collection: str | None) -> list[ColumnElement[bool]]:
+def _dead(collections: Collection[str] | None) -> list[ColumnElement[bool]]:
     conditions = [
         JobItemRow.status == ItemStatus.FAILED,
         DocumentRow.status == DocumentStatus.FAILED,
         JobItemRow.content_hash == DocumentRow.content_hash,
     ]
-    if collection is not None:
-        conditions.append(CollectionRow.name == collection)
+    if collections is not None:
+        conditions.append(CollectionRow.name.in_(collections))
     return conditions
+
+
+def _check_active_jobs(session: Session, key_id: str, limit: int) -> None:
+    active = session.scalar(
+        select(func.count(func.distinct(JobRow.id)))
+        .join(JobItemRow)
+        .where(
+            JobRow.key_id == key_id,
+            JobRow.cancelled.is_(False),
+            JobItemRow.status.not_in(FINISHED_ITEM_STATES),
+        )
+    )
+    if (active or 0) >= limit:
+        raise RateLimited(
+            f"this key already has {active} unfinished jobs (limit auth.max_active_jobs={limit}); "
+            "add files to one of them with job_id, or wait for one to finish",
+            retry_after_s=30,
+        )
 
 
 def _job(session: Session, job_id: str) -> JobRow:

@@ -42,6 +42,8 @@ class Chunk(BaseModel):
     source: str = ""
     title: str = ""
     metadata: dict[str, Any] = Field(default_factory=dict)
+    # Who may read it (rag.access); enforced by the store's search, never shown to callers.
+    access: list[str] = Field(default_factory=lambda: ["*"])
 
     def embedding_text(self) -> str:
         """The section heading travels with the text so that a chunk keeps its context."""
@@ -186,6 +188,8 @@ class DocumentInfo(BaseModel):
         default=None, description="The document with the same content, indexed in its place."
     )
     metadata: dict[str, Any]
+    allowed_groups: list[str] = Field(default_factory=list, description="Empty: everyone.")
+    allowed_users: list[str] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
 

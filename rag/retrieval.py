@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
+from rag.access import readable_by
 from rag.catalog import Catalog
 from rag.config import Fusion, RetrievalMode, RetrievalSettings
 from rag.embedding import Embedder
@@ -72,17 +73,26 @@ class Retriever:
         return self.defaults.max_top_k
 
     def retrieve(
-        self, collection: str, question: str, options: SearchOptions | None = None
+        self,
+        collection: str,
+        question: str,
+        options: SearchOptions | None = None,
+        *,
+        access: Sequence[str] | None = None,
     ) -> list[ScoredChunk]:
+        """`access`: the caller's tokens (rag.access), applied inside the search so top-k is
+        filled from readable chunks only; None = no restriction (admin, or auth off)."""
         o = options or SearchOptions()
         d = self.defaults
         top_k = o.top_k or d.top_k
         if not question.strip():
             raise InvalidInput("the question is empty")
         if not 1 <= top_k <= d.max_top_k:
-            raise InvalidInput(f"top_k must be between 1 and {d.max_top_k}")
+            raise InvalidInput(f"top_k must be between 1 and {d.max_top_k} (retrieval.max_top_k)")
         fields = self.catalog.metadata_fields(collection)  # unknown collection → NotFoundError
         conditions = parse_filters(o.filters, fields)
+        if access is not None:
+            conditions.append(readable_by(access))
         per_document = d.max_per_document if o.max_per_document is None else o.max_per_document
         mmr = o.mmr_lambda if o.mmr_lambda is not None else d.mmr_lambda
         diversify = bool(per_document) or mmr is not None

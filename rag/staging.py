@@ -34,6 +34,7 @@ def stage(
     max_bytes: int,
     metadata: dict[str, Any] | None = None,
     title: str | None = None,
+    access: list[str] | None = None,
 ) -> IncomingFile:
     staging_dir.mkdir(parents=True, exist_ok=True)
     target = staging_dir / uuid.uuid4().hex
@@ -45,7 +46,8 @@ def stage(
                 size += len(block)
                 if size > max_bytes:
                     raise DocumentTooLarge(
-                        f"{filename} is larger than the {max_bytes / 2**20:.0f} MiB upload limit"
+                        f"{filename} is larger than the {max_bytes / 2**20:.0f} MiB upload "
+                        "limit (api.max_upload_mb)"
                     )
                 digest.update(block)
                 out.write(block)
@@ -59,4 +61,5 @@ def stage(
         sha256=digest.hexdigest(),
         metadata=metadata or {},
         title=title,
+        access=access,
     )

@@ -27,6 +27,16 @@ for i in $(seq 240); do
   printf "."; sleep 1
 done
 
+# The API wants a key: the demo makes an admin key for itself once (kept in .rag/demo-key).
+if [ -z "${RAG_API_KEY:-}" ]; then
+  if [ ! -s .rag/demo-key ]; then
+    echo "==> creating an API key for the demo (.rag/demo-key)"
+    (umask 077; "$RAG" keys create --name "demo-$(date +%s)" --scopes admin --quiet >.rag/demo-key)
+  fi
+  RAG_API_KEY=$(cat .rag/demo-key)
+fi
+export RAG_API_KEY
+
 echo "==> ingesting samples/docs into collection 'demo'"
 "$RAG" ingest samples/docs --collection demo
 echo "==> asking: $QUESTION"
@@ -35,10 +45,13 @@ echo "==> asking: $QUESTION"
 cat <<TXT
 
 The service is running at $URL (API docs: $URL/docs; stop it with: make stop).
+Every /v1 call needs an API key; the demo's admin key is in .rag/demo-key:
+  export RAG_API_KEY=\$(cat .rag/demo-key)
 Try next:
   .venv/bin/rag query "What language is the fleet controller written in?" -c demo
   .venv/bin/rag retrieve "travel booking rules" -c demo
   .venv/bin/rag ingest ~/my-documents -c mine && .venv/bin/rag query "..." -c mine
-  curl -s $URL/v1/query -H 'content-type: application/json' \\
+  .venv/bin/rag keys create --name reader --scopes query --collections demo
+  curl -s $URL/v1/query -H "Authorization: Bearer \$RAG_API_KEY" -H 'content-type: application/json' \\
        -d '{"collection": "demo", "question": "Where is the new warehouse?"}'
 TXT

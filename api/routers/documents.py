@@ -7,9 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 
+from api.auth import Caller, IngestCaller
 from api.deps import DispatcherDep, RuntimeDep
-from api.schemas import TextDocuments
+from api.schemas import Permissions, TextDocuments
 from ingest.dispatch import Dispatcher
+from rag.access import document_access
 from rag.catalog import IncomingFile
 from rag.errors import BackendUnavailable, InvalidInput
 from rag.factory import Runtime
@@ -24,13 +26,20 @@ router = APIRouter(prefix="/v1/collections/{collection}/documents", tags=["docum
 def submit(
     rt: Runtime,
     dispatcher: Dispatcher,
+    caller: Caller,
     collection: str,
     staged: list[IncomingFile],
     **options: Any,
 ) -> JobInfo:
     """Record the staged files as a job (see `Jobs.submit` for `options`), then queue them."""
     try:
-        submission = rt.jobs.submit(collection, staged, **options)
+        submission = rt.jobs.submit(
+            collection,
+            staged,
+            key_id=caller.principal.key_id,
+            max_active_jobs=rt.settings.auth.max_active_jobs,
+            **options,
+        )
     finally:
         for incoming in staged:  # moved into place on success; leftovers are garbage
             incoming.path.unlink(missing_ok=True)
@@ -39,7 +48,24 @@ def submit(
     except BackendUnavailable as exc:
         # Recorded already: the relay sends it when the broker is back. Nothing is lost.
         log.warning("job %s accepted but not yet queued: %s", submission.job.id, exc.message)
-    return submission.job
+    job = submission.job
+    caller.record("ingest", collection=collection, target=job.id, status=202, files=len(staged))
+    return job
+
+
+def access_form(groups: str | None, users: str | None) -> list[str]:
+    """Comma-separated form fields → the stored access list (everyone when both are empty)."""
+
+    def names(raw: str | None) -> list[str]:
+        return [n for n in (raw or "").split(",") if n.strip()]
+
+    return document_access(names(groups), names(users))
+
+
+GroupsForm = Annotated[
+    str | None, Form(description="Comma-separated groups that may read these files.")
+]
+UsersForm = Annotated[str | None, Form(description="Comma-separated users that may read them.")]
 
 
 def metadata_form(raw: str | None) -> dict[str, Any]:
@@ -59,6 +85,7 @@ def upload_documents(
     collection: str,
     rt: RuntimeDep,
     dispatcher: DispatcherDep,
+    caller: IngestCaller,
     files: Annotated[
         list[UploadFile],
         File(description="One or more documents; a file name may hold folders: a/b/c.pdf"),
@@ -67,9 +94,13 @@ def upload_documents(
     job_id: Annotated[
         str | None, Query(description="Add these files to this job instead of a new one.")
     ] = None,
+    allowed_groups: GroupsForm = None,
+    allowed_users: UsersForm = None,
 ) -> JobInfo:
+    """Files readable by everyone unless `allowed_groups`/`allowed_users` name who may."""
     rt.catalog.get_collection(collection)
     meta = metadata_form(metadata)
+    access = access_form(allowed_groups, allowed_users)
     names = [safe_source(f.filename) for f in files]
     for name in names:
         detect_format(name)  # 415 before a byte is written
@@ -84,18 +115,23 @@ def upload_documents(
                     rt.settings.uploads_dir / ".staging",
                     max_bytes=rt.settings.max_upload_bytes,
                     metadata=meta,
+                    access=access,
                 )
             )
     except BaseException:
         for incoming in staged:
             incoming.path.unlink(missing_ok=True)
         raise
-    return submit(rt, dispatcher, collection, staged, job_id=job_id)
+    return submit(rt, dispatcher, caller, collection, staged, job_id=job_id)
 
 
 @router.post("/text", status_code=202, summary="Add documents given as JSON text")
 def add_text_documents(
-    collection: str, body: TextDocuments, rt: RuntimeDep, dispatcher: DispatcherDep
+    collection: str,
+    body: TextDocuments,
+    rt: RuntimeDep,
+    dispatcher: DispatcherDep,
+    caller: IngestCaller,
 ) -> JobInfo:
     rt.catalog.get_collection(collection)
     dispatcher.ping()
@@ -111,15 +147,17 @@ def add_text_documents(
                 max_bytes=rt.settings.max_upload_bytes,
                 metadata=doc.metadata,
                 title=doc.title,
+                access=doc.access(),
             )
         )
-    return submit(rt, dispatcher, collection, staged)
+    return submit(rt, dispatcher, caller, collection, staged)
 
 
 @router.get("")
 def list_documents(
     collection: str,
     rt: RuntimeDep,
+    _caller: IngestCaller,
     status: str | None = None,
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0),
@@ -128,16 +166,39 @@ def list_documents(
 
 
 @router.get("/{document_id}")
-def get_document(collection: str, document_id: str, rt: RuntimeDep) -> DocumentInfo:
+def get_document(
+    collection: str, document_id: str, rt: RuntimeDep, _caller: IngestCaller
+) -> DocumentInfo:
     return rt.catalog.get_document(collection, document_id)
+
+
+@router.put("/{document_id}/permissions", summary="Change who may read a document")
+def set_permissions(
+    collection: str, document_id: str, body: Permissions, rt: RuntimeDep, caller: IngestCaller
+) -> DocumentInfo:
+    """Applies to its chunks in place (no re-parsing or re-embedding)."""
+    info = rt.catalog.set_access(collection, document_id, body.access())
+    caller.record(
+        "permissions",
+        collection=collection,
+        target=document_id,
+        allowed_groups=info.allowed_groups,
+        allowed_users=info.allowed_users,
+    )
+    return info
 
 
 @router.delete("/{document_id}", status_code=204)
 def delete_document(
-    collection: str, document_id: str, rt: RuntimeDep, dispatcher: DispatcherDep
+    collection: str,
+    document_id: str,
+    rt: RuntimeDep,
+    dispatcher: DispatcherDep,
+    caller: IngestCaller,
 ) -> Response:
     """Its vectors and file go too; a duplicate of it (same content) is indexed in its place."""
     replacement = rt.jobs.delete_document(collection, document_id)
+    caller.record("document.delete", collection=collection, target=document_id, status=204)
     if replacement is not None:
         try:
             dispatcher.dispatch(replacement.to_dispatch)

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from api.deps import DispatcherDep, RuntimeDep
 from api.schemas import Check, Readiness
 from rag.errors import RagError
+from rag.logs import redact
 
 router = APIRouter(tags=["health"])
 
@@ -21,9 +22,9 @@ def _check(probe: Callable[[], object]) -> Check:
     try:
         probe()
     except RagError as exc:
-        return Check(ok=False, detail=exc.message)
+        return Check(ok=False, detail=redact(exc.message))
     except Exception as exc:  # a readiness probe reports, it never raises
-        return Check(ok=False, detail=f"{type(exc).__name__}: {exc}")
+        return Check(ok=False, detail=redact(f"{type(exc).__name__}: {exc}"))
     return Check(ok=True)
 
 

@@ -15,10 +15,14 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import Caller, IngestCaller
 from api.deps import DispatcherDep, RuntimeDep
-from api.routers.documents import metadata_form, submit
+from api.routers.documents import GroupsForm, UsersForm, access_form, metadata_form, submit
+from api.schemas import Permissions
 from api.sse import SSE_HEADERS, frame
-from rag.errors import InvalidInput
+from ingest.dispatch import Dispatcher
+from rag.errors import InvalidInput, NotFoundError
+from rag.factory import Runtime
 from rag.jobs import DocumentPage
 from rag.models import DeadLetter, JobInfo
 from rag.sources import (
@@ -47,16 +51,18 @@ class FolderSource(BaseModel):
     )
 
 
-class JobCreate(BaseModel):
-    """Exactly one source: a server folder, server files, or manifest entries."""
+class JobCreate(Permissions):
+    """Exactly one source: a server folder, server files, or manifest entries. Permissions apply
+    to every file (a manifest entry's own `allowed_groups`/`allowed_users` win)."""
 
     collection: str
     folder: FolderSource | None = None
     files: list[str] | None = Field(default=None, description="Server paths.")
     manifest: list[dict[str, Any]] | None = Field(
         default=None,
-        description='Entries like {"path"|"url": ..., "id": ..., "metadata": {...}, "title": ...}; '
-        "URLs only from RAG_INGEST__ALLOWED_URL_HOSTS.",
+        description='Entries like {"path"|"url": ..., "id": ..., "metadata": {...}, "title": ..., '
+        '"allowed_groups": [...], "allowed_users": [...]}; URLs only from '
+        "RAG_INGEST__ALLOWED_URL_HOSTS.",
     )
     metadata: dict[str, Any] = Field(default_factory=dict, description="Stored on every file.")
 
@@ -76,15 +82,30 @@ class PruneRequest(BaseModel):
     prefix: str = Field(description="Folder prefix of the sources, ending in '/'.")
 
 
+def _job_of(job_id: str, rt: Runtime, caller: Caller) -> str:
+    """The job's id once the caller's key may see its collection (else 404, as if missing)."""
+    try:
+        caller.check_collection(rt.jobs.collection_of(job_id))
+    except NotFoundError:
+        raise NotFoundError(f"job {job_id!r} not found") from None
+    return job_id
+
+
 @router.get("/jobs")
 def list_jobs(
-    rt: RuntimeDep, collection: str | None = None, limit: int = Query(20, ge=1, le=200)
+    rt: RuntimeDep,
+    caller: IngestCaller,
+    collection: str | None = None,
+    limit: int = Query(20, ge=1, le=200),
 ) -> list[JobInfo]:
-    return rt.jobs.recent(collection=collection, limit=limit)
+    return rt.jobs.recent(collections=caller.principal.visible(collection), limit=limit)
 
 
 @router.post("/jobs", status_code=202, summary="Start a job from server files or a manifest")
-def create_job(body: JobCreate, rt: RuntimeDep, dispatcher: DispatcherDep) -> JobInfo:
+def create_job(
+    body: JobCreate, rt: RuntimeDep, dispatcher: DispatcherDep, caller: IngestCaller
+) -> JobInfo:
+    caller.check_collection(body.collection)
     rt.catalog.get_collection(body.collection)
     dispatcher.ping()
     settings, staging = rt.settings, rt.settings.uploads_dir / ".staging"
@@ -121,7 +142,9 @@ def create_job(body: JobCreate, rt: RuntimeDep, dispatcher: DispatcherDep) -> Jo
         )
         staged.rejected[:0] = bad
         origin = "manifest" if body.manifest is not None else "files"
-    job = _submit_staged(rt, dispatcher, body.collection, staged, origin, body.metadata)
+    job = _submit_staged(
+        rt, dispatcher, caller, body.collection, staged, origin, body.metadata, body.access()
+    )
     if prune_prefix is not None:
         rt.jobs.prune(job.id, prune_prefix)
         job = rt.jobs.get(job.id)
@@ -132,11 +155,16 @@ def create_job(body: JobCreate, rt: RuntimeDep, dispatcher: DispatcherDep) -> Jo
 def create_archive_job(
     rt: RuntimeDep,
     dispatcher: DispatcherDep,
+    caller: IngestCaller,
     collection: Annotated[str, Form()],
     archive: Annotated[UploadFile, File(description=".zip, .tar.gz, .tgz or .tar")],
     metadata: Annotated[str | None, Form(description="JSON object stored on every file")] = None,
+    allowed_groups: GroupsForm = None,
+    allowed_users: UsersForm = None,
 ) -> JobInfo:
+    caller.check_collection(collection)
     rt.catalog.get_collection(collection)
+    access = access_form(allowed_groups, allowed_users)
     name = safe_source(archive.filename)
     if not is_archive(name):
         raise InvalidInput(f"{name!r} is not a .zip, .tar.gz, .tgz or .tar archive")
@@ -154,26 +182,32 @@ def create_archive_job(
         staged = extract_archive(packed.path, name, staging, limits=limits, metadata=meta)
     finally:
         packed.path.unlink(missing_ok=True)
-    return _submit_staged(rt, dispatcher, collection, staged, f"archive {name}", {})
+    return _submit_staged(rt, dispatcher, caller, collection, staged, f"archive {name}", {}, access)
 
 
 def _submit_staged(
-    rt: RuntimeDep,
-    dispatcher: DispatcherDep,
+    rt: Runtime,
+    dispatcher: Dispatcher,
+    caller: Caller,
     collection: str,
     staged: Staged,
     origin: str,
     metadata: dict[str, Any],
+    access: list[str],
 ) -> JobInfo:
     for incoming in staged.files:
         incoming.metadata = {**metadata, **incoming.metadata}
-    return submit(rt, dispatcher, collection, staged.files, origin=origin, rejected=staged.rejected)
+        incoming.access = incoming.access or access
+    return submit(
+        rt, dispatcher, caller, collection, staged.files, origin=origin, rejected=staged.rejected
+    )
 
 
 @router.get("/jobs/{job_id}")
 def get_job(
     job_id: str,
     rt: RuntimeDep,
+    caller: IngestCaller,
     documents_status: Annotated[
         str | None, Query(description="Only documents in this state, e.g. failed.")
     ] = None,
@@ -181,7 +215,7 @@ def get_job(
     documents_offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JobInfo:
     page = DocumentPage(documents_status, documents_limit, documents_offset)
-    return rt.jobs.get(job_id, page)
+    return rt.jobs.get(_job_of(job_id, rt, caller), page)
 
 
 @router.get(
@@ -189,11 +223,13 @@ def get_job(
     responses={200: {"content": {"text/event-stream": {}}}},
     summary="Progress as Server-Sent Events",
 )
-async def job_events(job_id: str, rt: RuntimeDep, request: Request) -> StreamingResponse:
+async def job_events(
+    job_id: str, rt: RuntimeDep, request: Request, caller: IngestCaller
+) -> StreamingResponse:
     """`progress` events (the job without its documents) whenever counts change, then one
     `done` event when the job has finished or was cancelled."""
     summary = DocumentPage(limit=0)
-    await run_in_threadpool(rt.jobs.get, job_id, summary)  # 404 now, not mid-stream
+    await run_in_threadpool(_job_of, job_id, rt, caller)  # 404 now, not mid-stream
 
     async def events() -> AsyncIterator[str]:
         last: Any = None
@@ -216,45 +252,56 @@ async def job_events(job_id: str, rt: RuntimeDep, request: Request) -> Streaming
 
 
 @router.delete("/jobs/{job_id}", summary="Cancel: queued documents dropped, running ones stop")
-def cancel_job(job_id: str, rt: RuntimeDep) -> JobInfo:
-    return rt.jobs.cancel(job_id)
+def cancel_job(job_id: str, rt: RuntimeDep, caller: IngestCaller) -> JobInfo:
+    job = rt.jobs.cancel(_job_of(job_id, rt, caller))
+    caller.record("job.cancel", collection=job.collection, target=job_id)
+    return job
 
 
 @router.post("/jobs/{job_id}/pause")
-def pause_job(job_id: str, rt: RuntimeDep) -> JobInfo:
-    return rt.jobs.pause(job_id)
+def pause_job(job_id: str, rt: RuntimeDep, caller: IngestCaller) -> JobInfo:
+    return rt.jobs.pause(_job_of(job_id, rt, caller))
 
 
 @router.post("/jobs/{job_id}/resume")
-def resume_job(job_id: str, rt: RuntimeDep, dispatcher: DispatcherDep) -> JobInfo:
-    resumed = rt.jobs.resume(job_id)
+def resume_job(
+    job_id: str, rt: RuntimeDep, dispatcher: DispatcherDep, caller: IngestCaller
+) -> JobInfo:
+    resumed = rt.jobs.resume(_job_of(job_id, rt, caller))
     dispatcher.dispatch(resumed.to_dispatch)
     return rt.jobs.get(job_id)
 
 
 @router.post("/jobs/{job_id}/retry", summary="Send the job's failed documents again")
-def retry_job(job_id: str, rt: RuntimeDep, dispatcher: DispatcherDep) -> JobInfo:
-    dispatcher.dispatch(rt.jobs.retry_failed(job_id=job_id))
+def retry_job(
+    job_id: str, rt: RuntimeDep, dispatcher: DispatcherDep, caller: IngestCaller
+) -> JobInfo:
+    dispatcher.dispatch(rt.jobs.retry_failed(job_id=_job_of(job_id, rt, caller)))
     return rt.jobs.get(job_id)
 
 
 @router.post("/jobs/{job_id}/prune", summary="Delete documents under a folder this job left out")
-def prune_job(job_id: str, body: PruneRequest, rt: RuntimeDep) -> JobInfo:
-    rt.jobs.prune(job_id, body.prefix)
-    return rt.jobs.get(job_id)
+def prune_job(job_id: str, body: PruneRequest, rt: RuntimeDep, caller: IngestCaller) -> JobInfo:
+    rt.jobs.prune(_job_of(job_id, rt, caller), body.prefix)
+    job = rt.jobs.get(job_id)
+    caller.record("job.prune", collection=job.collection, target=job_id, prefix=body.prefix)
+    return job
 
 
 @router.get("/dead-letter", summary="Documents whose ingestion failed for good")
 def dead_letter(
-    rt: RuntimeDep, collection: str | None = None, limit: int = Query(100, ge=1, le=10_000)
+    rt: RuntimeDep,
+    caller: IngestCaller,
+    collection: str | None = None,
+    limit: int = Query(100, ge=1, le=10_000),
 ) -> list[DeadLetter]:
-    return rt.jobs.dead_letters(collection=collection, limit=limit)
+    return rt.jobs.dead_letters(collections=caller.principal.visible(collection), limit=limit)
 
 
 @router.post("/dead-letter/retry", summary="Send every dead-lettered document again")
 def retry_dead_letter(
-    rt: RuntimeDep, dispatcher: DispatcherDep, collection: str | None = None
+    rt: RuntimeDep, dispatcher: DispatcherDep, caller: IngestCaller, collection: str | None = None
 ) -> Retried:
-    items = rt.jobs.retry_failed(collection=collection)
+    items = rt.jobs.retry_failed(collections=caller.principal.visible(collection))
     dispatcher.dispatch(items)
     return Retried(retried=len(items))

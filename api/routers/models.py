@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from api.auth import QueryCaller
 from api.deps import RuntimeDep
 from api.schemas import ModelInfo, ModelList
 
@@ -9,7 +10,7 @@ router = APIRouter(prefix="/v1", tags=["models"])
 
 
 @router.get("/models", summary="The model catalog: pinned versions, prices, breaker states")
-def list_models(rt: RuntimeDep) -> ModelList:
+def list_models(rt: RuntimeDep, _caller: QueryCaller) -> ModelList:
     catalog = rt.router.catalog
     return ModelList(
         default_policy=catalog.default_policy,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import Caller, QueryCaller
 from api.deps import RuntimeDep
 from api.schemas import Hit, QueryRequest, RetrieveResponse, SearchRequest
 from api.sse import SSE_HEADERS, frame
@@ -22,18 +23,29 @@ router = APIRouter(prefix="/v1", tags=["search"])
 log = logging.getLogger("api")
 
 
-def _check(body: SearchRequest, rt: Runtime) -> None:
+def _check(body: SearchRequest, rt: Runtime, caller: Caller) -> None:
+    caller.check_collection(body.collection)
     limit = rt.settings.api.max_question_chars
     if len(body.question) > limit:
-        raise InvalidInput(f"the question is longer than {limit} characters")
+        raise InvalidInput(
+            f"the question is longer than {limit} characters (api.max_question_chars)"
+        )
+
+
+def _audit(caller: Caller, action: str, body: SearchRequest, document_ids: list[str]) -> None:
+    question: dict[str, Any] = {"question": body.question} if caller.audit_questions else {}
+    ids = list(dict.fromkeys(document_ids))
+    caller.record(action, collection=body.collection, document_ids=ids, **question)
 
 
 @router.post("/retrieve")
-def retrieve(body: SearchRequest, rt: RuntimeDep) -> RetrieveResponse:
-    _check(body, rt)
+def retrieve(body: SearchRequest, rt: RuntimeDep, caller: QueryCaller) -> RetrieveResponse:
+    """The best chunks for the question among those the caller may read."""
+    _check(body, rt, caller)
     start = time.perf_counter()
-    hits = rt.retriever.retrieve(body.collection, body.question, body)
+    hits = rt.retriever.retrieve(body.collection, body.question, body, access=caller.access)
     elapsed = (time.perf_counter() - start) * 1000
+    _audit(caller, "retrieve", body, [h.chunk.document_id for h in hits])
     return RetrieveResponse(hits=[Hit.of(h) for h in hits], retrieval_ms=elapsed)
 
 
@@ -42,28 +54,34 @@ def retrieve(body: SearchRequest, rt: RuntimeDep) -> RetrieveResponse:
     response_model=Answer,
     responses={200: {"content": {"text/event-stream": {}}, "description": "With stream: SSE."}},
 )
-async def query(body: QueryRequest, rt: RuntimeDep, request: Request) -> Any:
+async def query(body: QueryRequest, rt: RuntimeDep, request: Request, caller: QueryCaller) -> Any:
     """An answer with citations. With `"stream": true`, Server-Sent Events: `token` events
     (`{"text"}`, the model's raw text), then one `answer` event (the checked answer, whose
     `revised` says whether grounding changed the streamed text), or an `error` event."""
-    _check(body, rt)
-    route = body.route_request()
+    _check(body, rt, caller)
+    route, access = body.route_request(), caller.access
     if not body.stream:
-        return await run_in_threadpool(
-            lambda: rt.answerer.answer(body.collection, body.question, body, route=route)
+        answer = await run_in_threadpool(
+            lambda: rt.answerer.answer(
+                body.collection, body.question, body, route=route, access=access
+            )
         )
+        _audit(caller, "query", body, [c.document_id for c in answer.citations])
+        return answer
     # Retrieval and the choice of model happen now, so a bad request is still a plain 4xx.
     events = await run_in_threadpool(
-        lambda: rt.answerer.stream(body.collection, body.question, body, route=route)
+        lambda: rt.answerer.stream(body.collection, body.question, body, route=route, access=access)
     )
     return StreamingResponse(
-        _server_sent_events(events, request),
+        _server_sent_events(events, request, lambda a: _audit(caller, "query", body, a)),
         media_type="text/event-stream",
         headers=SSE_HEADERS,
     )
 
 
-async def _server_sent_events(events: AnswerStream, request: Request) -> AsyncIterator[str]:
+async def _server_sent_events(
+    events: AnswerStream, request: Request, cited: Callable[[list[str]], None]
+) -> AsyncIterator[str]:
     """Pull the synchronous stream in a worker thread, one event at a time; a client that went
     away closes it, which cancels the model's generation."""
     try:
@@ -82,6 +100,7 @@ async def _server_sent_events(events: AnswerStream, request: Request) -> AsyncIt
             if isinstance(event, AnswerDelta):
                 yield frame("token", {"text": event.text})
             else:
+                cited([c.document_id for c in event.answer.citations])
                 answer = event.answer.model_dump(mode="json")
                 yield frame("answer", answer | {"revised": event.revised})
                 return

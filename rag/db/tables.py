@@ -86,6 +86,8 @@ class DocumentRow(Base):
         ForeignKey("documents.id", ondelete="SET NULL")
     )
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    # Who may retrieve it: "*" (everyone), "group:<name>", "user:<id>" (rag.access).
+    access: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["*"])
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -105,6 +107,8 @@ class JobRow(Base):
     # Inputs that never became documents (unsupported type, unsafe archive member...): name+reason.
     rejected: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     pruned: Mapped[int] = mapped_column(default=0)
+    # The API key that started it (concurrent-job limits, audit); None from the CLI or a relay.
+    key_id: Mapped[str | None] = mapped_column(String(36), index=True)
 
     items: Mapped[list[JobItemRow]] = relationship(
         back_populates="job", cascade="all, delete-orphan", passive_deletes=True
@@ -134,3 +138,43 @@ class JobItemRow(Base):
 
     job: Mapped[JobRow] = relationship(back_populates="items")
     document: Mapped[DocumentRow] = relationship()
+
+
+class ApiKeyRow(Base):
+    """An API key. Only the SHA-256 of its secret is stored; the secret is shown once."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the key's public prefix
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    # Collections it may use; None = all of them.
+    collections: Mapped[list[str] | None] = mapped_column(JSON)
+    groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # May act for an end user named in the request (a chat bot): that user's groups apply.
+    delegate: Mapped[bool] = mapped_column(default=False)
+    query_per_minute: Mapped[float | None]
+    ingest_per_minute: Mapped[float | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class AuditRow(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_at", "at"),
+        Index("ix_audit_key_at", "key_name", "at"),
+        Index("ix_audit_action_at", "action", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    key_name: Mapped[str | None] = mapped_column(String(128))
+    user: Mapped[str | None] = mapped_column(String(256))
+    action: Mapped[str] = mapped_column(String(64))
+    collection: Mapped[str | None] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(1024))
+    status: Mapped[int]
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -15,6 +15,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 
+from rag.access import document_access
 from rag.errors import DocumentTooLarge, InvalidInput
 from rag.models import Rejection
 from rag.parsing import SUPPORTED_EXTENSIONS, detect_format
@@ -29,7 +30,7 @@ _CONTENT_TYPES = {
     "text/markdown": ".md",
     "text/csv": ".csv",
 }
-_FIELDS = frozenset({"path", "url", "id", "metadata", "title"})
+_FIELDS = frozenset({"path", "url", "id", "metadata", "title", "allowed_groups", "allowed_users"})
 
 
 @dataclass
@@ -40,6 +41,7 @@ class ManifestEntry:
     source_id: str  # "id" if given, else the path or url
     metadata: dict[str, Any]
     title: str | None
+    access: list[str] | None = None  # None: the job's
 
 
 # -- manifests --------------------------------------------------------------------------------
@@ -84,7 +86,16 @@ def _entry(n: int, text: str) -> ManifestEntry:
         raise Refused('"metadata" must be a JSON object')
     path, url = obj.get("path"), obj.get("url")
     source_id = str(obj.get("id") or path or url)
-    return ManifestEntry(n, path, url, source_id, dict(obj.get("metadata", {})), obj.get("title"))
+    groups, users = obj.get("allowed_groups", []), obj.get("allowed_users", [])
+    if not all(isinstance(v, list) and all(isinstance(x, str) for x in v) for v in (groups, users)):
+        raise Refused('"allowed_groups" and "allowed_users" must be lists of names')
+    try:
+        access = document_access(groups, users) if groups or users else None
+    except InvalidInput as exc:
+        raise Refused(exc.message) from None
+    return ManifestEntry(
+        n, path, url, source_id, dict(obj.get("metadata", {})), obj.get("title"), access
+    )
 
 
 def stage_manifest(
@@ -117,9 +128,14 @@ def stage_manifest(
                 with source as (stream, name):
                     if name in names:
                         raise Refused(f"another entry already has the file name {name!r}")
-                    meta, title = entry.metadata, entry.title
                     file = stage(
-                        stream, name, staging_dir, max_bytes=max_bytes, metadata=meta, title=title
+                        stream,
+                        name,
+                        staging_dir,
+                        max_bytes=max_bytes,
+                        metadata=entry.metadata,
+                        title=entry.title,
+                        access=entry.access,
                     )
             except (Refused, InvalidInput, httpx.HTTPError, httpx.InvalidURL) as exc:
                 too_large = f"larger than the {size_text(max_bytes)} limit"

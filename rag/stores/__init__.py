@@ -36,6 +36,10 @@ class VectorStore(Protocol):
         """Delete a document's chunks; only those of versions before `before_version` if given."""
         ...
 
+    def set_access(self, collection: str, document_id: str, access: Sequence[str]) -> None:
+        """Replace the access list on every chunk of a document (no re-embedding)."""
+        ...
+
     def count(self, collection: str, document_id: str | None = None) -> int: ...
 
     def search(

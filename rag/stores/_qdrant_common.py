@@ -25,6 +25,7 @@ INDEXED: dict[str, FieldType] = {
     "source": "keyword",
     "page": "integer",
     "index": "integer",
+    "access": "keyword",
 }
 LOCKED_HINT = (
     "The embedded Qdrant store at {path} is in use by another process (usually `rag serve`). "
@@ -49,6 +50,7 @@ def chunk_payload(chunk: Chunk) -> dict[str, Any]:
         "title": chunk.title,
         "token_count": chunk.token_count,
         "meta": chunk.metadata,
+        "access": chunk.access,
     }
 
 
@@ -78,6 +80,7 @@ def scored_chunk(
         source=payload.get("source", ""),
         title=payload.get("title", ""),
         metadata=payload.get("meta") or {},
+        access=payload.get("access") or [],
     )
     return ScoredChunk(chunk=chunk, score=float(score), similarity=similarity, vector=vector)
 

@@ -17,6 +17,7 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
+from rag.access import ACCESS_KEY
 from rag.config import Fusion, RetrievalMode
 from rag.errors import BackendError, BackendUnavailable, NotFoundError
 from rag.filters import Condition, FieldType, Scalar, storage_key
@@ -194,6 +195,17 @@ class QdrantStore:
             client.delete(
                 self._name(collection),
                 points_selector=qm.FilterSelector(filter=qm.Filter(must=conditions)),
+                wait=True,
+            )
+
+    def set_access(self, collection: str, document_id: str, access: Sequence[str]) -> None:
+        with self._call(f"set access in {collection}") as client:
+            if not client.collection_exists(self._name(collection)):
+                return
+            client.set_payload(
+                self._name(collection),
+                payload={ACCESS_KEY: list(access)},
+                points=qm.Filter(must=lower(document_conditions(document_id), _Dialect())),
                 wait=True,
             )
 

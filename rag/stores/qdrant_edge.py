@@ -31,6 +31,7 @@ from typing import IO, Any
 import numpy as np
 import qdrant_edge as qe
 
+from rag.access import ACCESS_KEY
 from rag.config import Fusion, RetrievalMode
 from rag.errors import BackendError, BackendUnavailable, NotFoundError
 from rag.filters import Condition, FieldType, Scalar, storage_key
@@ -239,6 +240,15 @@ class QdrantEdgeStore:
         assert flt is not None
         with _mapped_errors(f"delete from {collection}", self._path):
             shard.update(qe.UpdateOperation.delete_points_by_filter(flt))
+
+    def set_access(self, collection: str, document_id: str, access: Sequence[str]) -> None:
+        shard = self._shard(collection)
+        if shard is None:
+            return
+        flt = _to_filter(document_conditions(document_id))
+        assert flt is not None
+        with _mapped_errors(f"set access in {collection}", self._path):
+            shard.update(qe.UpdateOperation.set_payload_by_filter(flt, {ACCESS_KEY: list(access)}))
 
     def count(self, collection: str, document_id: str | None = None) -> int:
         shard = self._shard(collection)

@@ -7,9 +7,13 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
+
+from rag.auth import ApiKeys
+from rag.db.session import open_database
 
 RAG = [sys.executable, "-m", "cli.main"]
 
@@ -21,18 +25,29 @@ def free_port() -> int:
 
 
 def serve_env(data_dir: Path, **settings: str) -> dict[str, str]:
-    """The environment for a server on `data_dir` and a free port (RAG_* overrides as kwargs)."""
+    """The environment for a server on `data_dir` and a free port (RAG_* overrides as kwargs),
+    with an admin key in RAG_API_KEY (what the CLI sends; `auth_headers` for direct calls)."""
     port = free_port()
+    db = open_database(f"sqlite:///{(data_dir / 'rag.db').resolve()}")
+    try:
+        key = ApiKeys(db).create(f"tests-{uuid.uuid4().hex[:8]}", ["admin"]).key
+    finally:
+        db.dispose()
     env = {
         **os.environ,
         "RAG_DATA_DIR": str(data_dir),
         "RAG_API__PORT": str(port),
         "RAG_API_URL": f"http://127.0.0.1:{port}",
         "DATA_DIR": str(data_dir),
+        "RAG_API_KEY": key,
         **settings,
     }
     env.pop("QDRANT_URL", None)
     return env
+
+
+def auth_headers(env: dict[str, str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {env['RAG_API_KEY']}"}
 
 
 def start_server(env: dict[str, str], timeout_s: float = 180) -> subprocess.Popen[bytes]:

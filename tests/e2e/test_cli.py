@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.conftest import SAMPLES
-from tests.e2e.serve import RAG, free_port, serve_env, start_server, stop_server
+from tests.e2e.serve import RAG, auth_headers, free_port, serve_env, start_server, stop_server
 
 pytestmark = pytest.mark.slow
 
@@ -105,7 +105,8 @@ def test_ingest_a_folder_as_one_job_incrementally_and_prune(
     pruned = _run("ingest", str(folder), "-c", "kb", "--prune", env=server)
     assert pruned.returncode == 0, pruned.stderr
     assert "pruned 1 document" in pruned.stdout and "2 skipped" in pruned.stdout
-    documents = httpx.get(f"{server['RAG_API_URL']}/v1/collections/kb/documents").json()
+    url = f"{server['RAG_API_URL']}/v1/collections/kb/documents"
+    documents = httpx.get(url, headers=auth_headers(server)).json()
     assert sorted(d["source"] for d in documents) == ["kb/sub/k1.md", "kb/sub/k2.md"]
     dead = _run("jobs", "dead-letter", "-c", "kb", env=server)
     assert dead.returncode == 0 and "kb/sub" not in dead.stdout

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from rag.config import Settings
 from rag.db.tables import DocumentRow, JobItemRow
 from rag.factory import build_runtime
-from tests.e2e.serve import serve_env, start_server, stop_server
+from tests.e2e.serve import auth_headers, serve_env, start_server, stop_server
 
 pytestmark = pytest.mark.slow
 DOCS = 14
@@ -36,8 +36,9 @@ def _document(n: int) -> bytes:
     return (f"# Runbook {n}\n\n" + "\n\n".join(paragraphs)).encode()
 
 
-def _job(api: str, job_id: str) -> dict[str, Any]:
-    return dict(httpx.get(f"{api}/v1/jobs/{job_id}", timeout=30).json())
+def _job(env: dict[str, str], job_id: str) -> dict[str, Any]:
+    url = f"{env['RAG_API_URL']}/v1/jobs/{job_id}"
+    return dict(httpx.get(url, headers=auth_headers(env), timeout=30).json())
 
 
 def test_sigkill_mid_job_then_restart_indexes_everything_exactly_once(tmp_path: Path) -> None:
@@ -51,12 +52,15 @@ def test_sigkill_mid_job_then_restart_indexes_everything_exactly_once(tmp_path: 
     api = env["RAG_API_URL"]
     proc = start_server(env)
     try:
-        httpx.post(f"{api}/v1/collections", json={"name": "crash"}, timeout=30)
+        auth = auth_headers(env)
+        httpx.post(f"{api}/v1/collections", json={"name": "crash"}, headers=auth, timeout=30)
         files = [("files", (f"runbook-{n:02}.md", _document(n))) for n in range(DOCS)]
-        job = httpx.post(f"{api}/v1/collections/crash/documents", files=files, timeout=60).json()
+        job = httpx.post(
+            f"{api}/v1/collections/crash/documents", files=files, headers=auth, timeout=60
+        ).json()
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
-            counts = _job(api, job["id"])["counts"]
+            counts = _job(env, job["id"])["counts"]
             if counts["done"] >= 2 and counts["parsing"] + counts["embedding"] == 1:
                 break
             time.sleep(0.05)
@@ -68,7 +72,7 @@ def test_sigkill_mid_job_then_restart_indexes_everything_exactly_once(tmp_path: 
 
         proc = start_server(env)
         deadline = time.monotonic() + 300
-        while (finished := _job(api, job["id"]))["status"] in ("queued", "running"):
+        while (finished := _job(env, job["id"]))["status"] in ("queued", "running"):
             assert time.monotonic() < deadline, finished
             time.sleep(0.5)
     finally:

@@ -1,0 +1,37 @@
+"""The audit log (admin), newest first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Query
+
+from api.auth import AdminCaller
+from api.deps import RuntimeDep
+from rag.audit import AuditEntry
+
+router = APIRouter(prefix="/v1", tags=["admin"])
+
+
+@router.get("/audit", summary="Who did what: filter by key, action, collection and time")
+def audit_log(
+    rt: RuntimeDep,
+    caller: AdminCaller,
+    key: str | None = Query(None, description="Key name."),
+    action: str | None = Query(None, examples=["query", "ingest", "key.create"]),
+    collection: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> list[AuditEntry]:
+    caller.require_unrestricted()
+    return rt.audit.page(
+        key_name=key,
+        action=action,
+        collection=collection,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+    )
