@@ -18,6 +18,7 @@ from ingest.dispatch import Dispatcher, Relay
 from ingest.worker import InProcessWorker
 from rag import __version__
 from rag.config import Settings, get_settings
+from rag.errors import RagError
 from rag.factory import build_runtime, install_runtime, load_models
 
 log = logging.getLogger("api")
@@ -61,6 +62,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = build_runtime(settings)
         install_runtime(runtime)
+        try:
+            if upgraded := runtime.catalog.upgrade_store():
+                log.warning("%d chunks from before permissions: marked readable by all", upgraded)
+        except RagError as exc:  # a Qdrant server down: /readyz says so; retried next start
+            log.warning("could not upgrade the vector store now: %s", exc.message)
         dispatcher = Dispatcher(
             celery_app,
             runtime.jobs,

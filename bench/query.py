@@ -15,6 +15,7 @@ import asyncio
 import re
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,8 +54,16 @@ def split_abstracts(abstracts: list[dict[str, Any]], max_words: int) -> list[Pie
     return pieces
 
 
-def fill(rt: Any, unique: list[Piece], base: Any, stop: int, args: argparse.Namespace) -> None:
-    """Upsert points until the collection holds `stop`; point i copies unique piece i % len."""
+def fill(
+    rt: Any,
+    unique: list[Piece],
+    base: Any,
+    stop: int,
+    args: argparse.Namespace,
+    access_of: Callable[[int], list[str]] | None = None,
+) -> None:
+    """Upsert points until the collection holds `stop`; point i copies unique piece i % len
+    (and has the access list `access_of(i)`, everyone by default)."""
     from rag.chunking import chunk_id
     from rag.models import Chunk
 
@@ -68,7 +77,7 @@ def fill(rt: Any, unique: list[Piece], base: Any, stop: int, args: argparse.Name
         vectors = base[js] + (reps > 0)[:, None] * noise
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         chunks = []
-        for j, rep in zip(js.tolist(), reps.tolist(), strict=True):
+        for i, j, rep in zip(ids.tolist(), js.tolist(), reps.tolist(), strict=True):
             p, doc = unique[j], f"sf{unique[j].doc}-r{rep}"
             chunks.append(
                 Chunk(
@@ -80,6 +89,7 @@ def fill(rt: Any, unique: list[Piece], base: Any, stop: int, args: argparse.Name
                     source=f"scifact/{p.doc}.txt",
                     title=p.title,
                     token_count=int(len(p.text.split()) * 1.5),
+                    access=access_of(i) if access_of else ["*"],
                 )
             )
         rt.store.upsert(chunks, vectors.tolist(), [sparse[j] for j in js.tolist()])

@@ -30,6 +30,7 @@ Scope = Literal["query", "ingest", "admin"]
 SCOPES: tuple[Scope, ...] = ("query", "ingest", "admin")
 PREFIX = "rag_"
 TOUCH_EVERY_S = 60.0  # last_used_at is written at most this often per key
+CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -130,9 +131,13 @@ def _info(row: ApiKeyRow) -> ApiKeyInfo:
 
 
 class ApiKeys:
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, *, cache_s: float = 5.0):
+        """`cache_s`: how long a verified key is trusted without reading its row again (a
+        revocation reaches other processes within this time; this process's at once)."""
         self.db = db
+        self.cache_s = cache_s
         self._touched: dict[str, float] = {}
+        self._verified: dict[str, tuple[float, Principal]] = {}
 
     def create(
         self,
@@ -187,10 +192,22 @@ class ApiKeys:
             if row is None:
                 raise NotFoundError(f"API key {name_or_id!r} not found")
             row.revoked_at = row.revoked_at or utcnow()
+            self._verified.clear()
             return _info(row)
 
     def authenticate(self, presented: str) -> Principal:
         """The key's principal; `Unauthenticated` for a malformed, unknown or revoked key."""
+        digest, now = _hash(presented), time.monotonic()
+        cached = self._verified.get(digest)
+        if cached is not None and now - cached[0] < self.cache_s:
+            return cached[1]
+        principal = self._verify(presented)
+        if len(self._verified) > CACHE_SIZE:
+            self._verified.clear()
+        self._verified[digest] = (now, principal)
+        return principal
+
+    def _verify(self, presented: str) -> Principal:
         key_id, _, secret = presented.removeprefix(PREFIX).partition("_")
         if not presented.startswith(PREFIX) or not key_id or not secret:
             raise Unauthenticated("malformed API key: expected rag_<id>_<secret>")

@@ -87,6 +87,12 @@ class Catalog:
             row = collection_row(session, name)
             return _collection_info(row, _document_counts(session, [row.id], access).get(row.id, 0))
 
+    def upgrade_store(self) -> int:
+        """Every collection's vectors brought up to this version (see `VectorStore.upgrade`)."""
+        with self.db.session() as session:
+            names = list(session.scalars(select(CollectionRow.name)))
+        return sum(self.store.upgrade(name) for name in names)
+
     def metadata_fields(self, name: str) -> dict[str, FieldType]:
         """The collection's filterable metadata keys; one row read, for every query."""
         with self.db.session() as session:

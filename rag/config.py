@@ -183,6 +183,12 @@ class AuthSettings(BaseModel):
         default=RateLimit(per_minute=300, burst=60),
         description="Per key: uploads, jobs, deletes and permission changes.",
     )
+    key_cache_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="A verified key is trusted this long without a database read; a revocation "
+        "reaches other API processes within it.",
+    )
     max_active_jobs: int = Field(
         default=4, ge=1, description="Unfinished ingestion jobs one key may have at once."
     )

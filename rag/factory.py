@@ -121,7 +121,7 @@ class Runtime:
 
     @cached_property
     def keys(self) -> ApiKeys:
-        return ApiKeys(self.db)
+        return ApiKeys(self.db, cache_s=self.settings.auth.key_cache_s)
 
     @cached_property
     def audit(self) -> AuditLog:

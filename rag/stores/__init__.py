@@ -36,6 +36,12 @@ class VectorStore(Protocol):
         """Delete a document's chunks; only those of versions before `before_version` if given."""
         ...
 
+    def upgrade(self, collection: str) -> int:
+        """Bring a collection written by an older version up to date (payload indexes; chunks
+        without an access list become readable by everyone, as they were). Idempotent; returns
+        how many chunks it changed."""
+        ...
+
     def set_access(self, collection: str, document_id: str, access: Sequence[str]) -> None:
         """Replace the access list on every chunk of a document (no re-embedding)."""
         ...

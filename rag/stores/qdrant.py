@@ -198,6 +198,20 @@ class QdrantStore:
                 wait=True,
             )
 
+    def upgrade(self, collection: str) -> int:
+        legacy = qm.Filter(must=[qm.IsEmptyCondition(is_empty=qm.PayloadField(key=ACCESS_KEY))])
+        with self._call(f"upgrade {collection}") as client:
+            if not client.collection_exists(self._name(collection)):
+                return 0
+        self.index_fields(collection, INDEXED, storage_keys=True)
+        with self._call(f"upgrade {collection}") as client:
+            found = client.count(self._name(collection), count_filter=legacy, exact=True).count
+            if found:
+                client.set_payload(
+                    self._name(collection), payload={ACCESS_KEY: ["*"]}, points=legacy, wait=True
+                )
+        return found
+
     def set_access(self, collection: str, document_id: str, access: Sequence[str]) -> None:
         with self._call(f"set access in {collection}") as client:
             if not client.collection_exists(self._name(collection)):

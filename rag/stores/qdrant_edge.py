@@ -241,6 +241,18 @@ class QdrantEdgeStore:
         with _mapped_errors(f"delete from {collection}", self._path):
             shard.update(qe.UpdateOperation.delete_points_by_filter(flt))
 
+    def upgrade(self, collection: str) -> int:
+        shard = self._shard(collection)
+        if shard is None:
+            return 0
+        self.index_fields(collection, INDEXED, storage_keys=True)
+        legacy = qe.Filter(must=[qe.IsEmptyCondition(ACCESS_KEY)])
+        with _mapped_errors(f"upgrade {collection}", self._path):
+            found = shard.count(qe.CountRequest(exact=True, filter=legacy))
+            if found:
+                shard.update(qe.UpdateOperation.set_payload_by_filter(legacy, {ACCESS_KEY: ["*"]}))
+        return int(found)
+
     def set_access(self, collection: str, document_id: str, access: Sequence[str]) -> None:
         shard = self._shard(collection)
         if shard is None:

@@ -28,7 +28,7 @@ def serve_env(data_dir: Path, **settings: str) -> dict[str, str]:
     """The environment for a server on `data_dir` and a free port (RAG_* overrides as kwargs),
     with an admin key in RAG_API_KEY (what the CLI sends; `auth_headers` for direct calls)."""
     port = free_port()
-    db = open_database(f"sqlite:///{(data_dir / 'rag.db').resolve()}")
+    db = open_database(settings.get("RAG_DATABASE_URL", f"sqlite:///{data_dir.resolve()}/rag.db"))
     try:
         key = ApiKeys(db).create(f"tests-{uuid.uuid4().hex[:8]}", ["admin"]).key
     finally:

@@ -288,7 +288,9 @@ async def test_a_client_that_goes_away_cancels_the_model(
         return {"type": "http.disconnect"} if polls > 3 else {"type": "http.request"}
 
     request = Request({"type": "http", "method": "POST", "headers": []}, receive)
-    frames = [frame async for frame in _server_sent_events(events, request)]
+    cited: list[list[str]] = []
+    frames = [frame async for frame in _server_sent_events(events, request, cited.append)]
+    assert cited == []  # no answer event, so nothing to audit
     assert 1 <= len(frames) <= 3 and all(f.startswith("event: token") for f in frames)
     assert fresh["gpt"].disconnected.wait(5)
     assert runtime.router.breakers["gpt"].consecutive == 0

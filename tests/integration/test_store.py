@@ -314,3 +314,31 @@ def test_edge_store_serves_searches_while_a_thread_writes(tmp_path: Path, embedd
         assert hits and hits[0].chunk.document_id in {"w1", "w2"}
     finally:
         store.close()
+
+
+def test_access_lists_filter_inside_the_search_and_older_chunks_are_upgraded(  # type: ignore[no-untyped-def]
+    store: QdrantStore, embedder
+) -> None:
+    from rag.access import principal_tokens, readable_by
+
+    def found(groups: list[str]) -> set[str]:
+        hits = _search(
+            store,
+            embedder,
+            "fleet warehouse",
+            filters=[readable_by(principal_tokens(groups))],
+            limit=10,
+        )
+        return {h.chunk.document_id for h in hits}
+
+    assert found([]) == {"a", "b"}  # written readable by everyone
+    store.set_access("docs", "a", ["group:eng"])
+    assert found(["ops"]) == {"b"} and found(["eng"]) == {"a", "b"}
+    old = _chunks("c", ["The old warehouse note."])
+    old[0].access = []  # as written before access lists existed
+    store.upsert(
+        old, embedder.embed_documents([old[0].text]), [Bm25Encoder().encode_document(old[0].text)]
+    )
+    assert "c" not in found([])
+    assert store.upgrade("docs") == 1
+    assert "c" in found([]) and store.upgrade("docs") == 0
