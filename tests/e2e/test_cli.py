@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -110,3 +111,21 @@ def test_ingest_a_folder_as_one_job_incrementally_and_prune(
     assert sorted(d["source"] for d in documents) == ["kb/sub/k1.md", "kb/sub/k2.md"]
     dead = _run("jobs", "dead-letter", "-c", "kb", env=server)
     assert dead.returncode == 0 and "kb/sub" not in dead.stdout
+
+
+def test_keys_from_the_cli_work_at_once_and_are_audited(server: dict[str, str]) -> None:
+    created = _run("keys", "create", "--name", "cli-reader", "--scopes", "query", "-q", env=server)
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip()
+    as_reader = {**server, "RAG_API_KEY": key}
+    assert _run("collections", env=as_reader).returncode == 0
+    listed = _run("keys", "list", env=server)
+    assert "cli-reader" in listed.stdout and key.split("_", 2)[2] not in listed.stdout
+    assert _run("keys", "revoke", "cli-reader", env=server).returncode == 0
+    time.sleep(6)  # other processes trust a verified key for auth.key_cache_s (5 s)
+    refused = _run("collections", env=as_reader)
+    assert refused.returncode == 1 and "401" in refused.stderr and "RAG_API_KEY" in refused.stderr
+    url = f"{server['RAG_API_URL']}/v1/audit"
+    audit = httpx.get(url, params={"limit": 20}, headers=auth_headers(server)).json()
+    actions = {(e["action"], e["target"]) for e in audit if (e["user"] or "").startswith("cli:")}
+    assert {("key.create", "cli-reader"), ("key.revoke", "cli-reader")} <= actions
