@@ -43,6 +43,7 @@ format: setup
 bench: setup services
 	$(PY) bench/ingest.py
 	$(PY) bench/query.py
+	$(PY) bench/auth.py
 
 clean:
 	rm -rf .rag .pytest_cache .mypy_cache .ruff_cache

@@ -15,7 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.errors import error_response
+from api.errors import error_response, status_of
 from rag.audit import AuditLog
 from rag.auth import ANONYMOUS, Principal
 from rag.auth import Scope as KeyScope
@@ -47,14 +47,11 @@ class Authenticate:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
             principal = await run_in_threadpool(_principal, runtime, headers)
-        except (Unauthenticated, Forbidden) as exc:
-            status = 401 if isinstance(exc, Unauthenticated) else 403
+        except RagError as exc:  # a bad key (401), a user a key may not name (403), db down (503)
+            status = status_of(exc)
             log.warning("%s %s refused (%d): %s", scope["method"], scope["path"], status, exc)
             challenge = {"WWW-Authenticate": "Bearer"} if status == 401 else None
             await error_response(status, exc.code, exc.message, challenge)(scope, receive, send)
-            return
-        except RagError as exc:  # the key store (database) is down
-            await error_response(503, exc.code, exc.message)(scope, receive, send)
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)

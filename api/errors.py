@@ -51,9 +51,13 @@ def error_response(
     )
 
 
+def status_of(exc: RagError) -> int:
+    return next((s for cls, s in STATUS if isinstance(exc, cls)), 500)
+
+
 def _rag_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RagError)
-    status = next((s for cls, s in STATUS if isinstance(exc, cls)), 500)
+    status = status_of(exc)
     headers = None
     extra: dict[str, object] = {}
     if isinstance(exc, RateLimited):

@@ -14,7 +14,6 @@ Prints p50/p95 of each and the ratios to the baseline (target: filtered <= 1.10)
 from __future__ import annotations
 
 import argparse
-import asyncio
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import _common as c
 c.prepare_env()  # before any api/ingest/rag import
 
 import numpy as np  # noqa: E402
-from query import COLLECTION, fill, split_abstracts  # noqa: E402
+from query import COLLECTION, fill, run_with_corpus, split_abstracts  # noqa: E402
 
 GROUPS = ["oncology", "cardiology", "neurology", "genetics"]
 
@@ -87,18 +86,10 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=20000, help="points in the collection")
-    parser.add_argument("--unique", type=int, default=500, help="pieces embedded for real")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--per-round", type=int, default=40)
     parser.add_argument("--mode", default="hybrid")
-    parser.add_argument("--max-words", type=int, default=110)
-    parser.add_argument("--noise", type=float, default=0.01)
-    parser.add_argument("--upsert-batch", type=int, default=500)
-    args = parser.parse_args()
-    started = time.perf_counter()
-    with c.scratch_dir("rag-bench-auth") as data_dir:
-        asyncio.run(run(args, data_dir))
-    print(f"\ntotal run time {time.perf_counter() - started:.0f}s")
+    run_with_corpus(parser, "rag-bench-auth", run)
 
 
 if __name__ == "__main__":

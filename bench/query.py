@@ -15,7 +15,7 @@ import asyncio
 import re
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -188,15 +188,24 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,50000", help="collection sizes, ascending")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--modes", default="dense,hybrid,sparse")
-    parser.add_argument("--unique", type=int, default=500, help="pieces embedded for real")
     parser.add_argument("--budget-s", type=float, default=15, help="time limit of each loop")
     parser.add_argument("--min-queries", type=int, default=10, help="run at least this many")
+    run_with_corpus(parser, "rag-bench-query", run)
+
+
+def run_with_corpus(
+    parser: argparse.ArgumentParser,
+    scratch: str,
+    run: Callable[[argparse.Namespace, Path], Awaitable[None]],
+) -> None:
+    """Add the options of `fill` (the synthetic SciFact corpus), then run in a scratch folder."""
+    parser.add_argument("--unique", type=int, default=500, help="pieces embedded for real")
     parser.add_argument("--max-words", type=int, default=110, help="words per piece (~1.5 tok)")
     parser.add_argument("--noise", type=float, default=0.01, help="perturbation sigma per dim")
     parser.add_argument("--upsert-batch", type=int, default=500)
     args = parser.parse_args()
     started = time.perf_counter()
-    with c.scratch_dir("rag-bench-query") as data_dir:
+    with c.scratch_dir(scratch) as data_dir:
         asyncio.run(run(args, data_dir))
     print(f"\ntotal run time {time.perf_counter() - started:.0f}s")
 

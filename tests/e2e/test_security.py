@@ -240,6 +240,8 @@ async def test_documents_are_read_by_their_groups_and_users_only(
         headers={**hr, "X-On-Behalf-Of": "bob"},
     )
     assert_error(response, 403, "forbidden")  # only delegate keys may name a user
+    response = await client.get("/v1/models", headers={**bot, "X-On-Behalf-Of": "two words"})
+    assert_error(response, 422, "invalid_input")
 
     # Permissions change in place: no re-embedding, visible at once.
     embedder = app.state.runtime.embedder
