@@ -88,7 +88,11 @@ def _http_error(_request: Request, exc: Exception) -> JSONResponse:
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     incident = uuid.uuid4().hex[:12]
-    log.exception("unhandled error %s on %s %s", incident, request.method, request.url.path)
+    # Starlette calls a sync handler in a worker thread, where the exception is no longer
+    # "current": `log.exception` would log "NoneType: None".
+    log.error(
+        "unhandled error %s on %s %s", incident, request.method, request.url.path, exc_info=exc
+    )
     return error_response(500, "internal_error", f"internal error (incident {incident}); see logs")
 
 

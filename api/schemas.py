@@ -12,6 +12,9 @@ from rag.generation.router import RouteRequest
 from rag.models import ScoredChunk
 from rag.retrieval import SearchOptions
 
+# The largest OFFSET SQLite (INTEGER) and PostgreSQL (BIGINT) take.
+MAX_OFFSET = 2**63 - 1
+
 
 class CollectionCreate(BaseModel):
     name: str = Field(examples=["handbook"])

@@ -20,6 +20,7 @@ from sqlalchemy import insert, select
 
 from rag.db.session import Database
 from rag.db.tables import AuditRow, utcnow
+from rag.errors import BackendUnavailable, InvalidInput
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -62,11 +63,11 @@ class AuditLog:
         self._queue.put(
             {
                 "at": utcnow(),
-                "key_name": key_name,
-                "user": user,
-                "action": action,
-                "collection": collection,
-                "target": target,
+                "key_name": _clip(key_name, 128),
+                "user": _clip(user, 256),
+                "action": _clip(action, 64) or "",
+                "collection": _clip(collection, 64),
+                "target": _clip(target, 1024),
                 "status": status,
                 "detail": detail,
             }
@@ -90,11 +91,17 @@ class AuditLog:
         try:
             with self.db.session() as session:
                 session.execute(insert(AuditRow), rows)
-        except Exception:  # the database is down: keep them for the next round, never drop
+        except BackendUnavailable:  # the database is down: keep them for the next round
             log.exception("could not write %d audit entries; will retry", len(rows))
             for row in rows:
                 self._queue.put(row)
             raise
+        except Exception:  # one entry the database refuses must not block the others
+            if len(rows) == 1:
+                log.exception("audit entry refused by the database, dropped: %s", rows[0])
+                return
+            for row in rows:
+                self._insert([row])
 
     def _run(self, interval_s: float) -> None:
         while not self._stop.wait(interval_s):
@@ -143,4 +150,15 @@ class AuditLog:
 
 def _naive(moment: datetime) -> datetime:
     """Stored times are naive UTC."""
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+    if moment.tzinfo is None:
+        return moment
+    try:
+        return moment.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the first representable moment
+        raise InvalidInput(f"{moment.isoformat()} is out of range in UTC") from None
+
+
+def _clip(value: str | None, size: int) -> str | None:
+    """What a column takes: an entry that cannot be inserted would block all after it (they are
+    written in batches, and kept until written)."""
+    return None if value is None else value.replace("\x00", "\ufffd")[:size]

@@ -16,6 +16,7 @@ with a message naming the fields there are, instead of silently matching nothing
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -88,6 +89,18 @@ def infer_type(value: Any) -> FieldType | None:
     if isinstance(value, str):
         return "datetime" if _parse_datetime(value) else "keyword"
     return None
+
+
+_FIELD_NAME = re.compile(r"[\w-]{1,64}")
+
+
+def check_metadata_keys(metadata: Mapping[str, Any]) -> None:
+    """Metadata keys become payload index paths (`meta.<key>`): letters, digits, '_' and '-'."""
+    for key in metadata:
+        if not _FIELD_NAME.fullmatch(key):
+            raise InvalidInput(
+                f"metadata key {key!r}: use 1-64 letters, digits, '_' or '-' (no spaces or dots)"
+            )
 
 
 def merge_field_types(
@@ -163,6 +176,8 @@ def _values(name: str, kind: FieldType, values: list[Any]) -> tuple[Scalar, ...]
         )
         if not ok:
             raise InvalidInput(f"filter {name!r}: {value!r} is not a {kind} value")
+        if isinstance(value, int) and not -(2**63) <= value < 2**63:
+            raise InvalidInput(f"filter {name!r}: {value} is out of the 64-bit integer range")
         checked.append(value)
     return tuple(checked)
 

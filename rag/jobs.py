@@ -34,9 +34,10 @@ from rag.db.tables import (
     utcnow,
 )
 from rag.errors import ConflictError, InvalidInput, NotFoundError, RateLimited
-from rag.filters import FieldType, merge_field_types
+from rag.filters import FieldType, check_metadata_keys, merge_field_types
 from rag.models import DeadLetter, JobDocument, JobInfo, Rejection
 from rag.parsing import detect_format
+from rag.staging import check_source
 
 WorkItem = tuple[str, str]  # (job_id, document_id)
 
@@ -87,6 +88,9 @@ class Jobs:
         names = Counter(f.filename for f in files)
         if dupes := [n for n, c in names.items() if c > 1]:
             raise InvalidInput(f"the same file name appears twice in one request: {dupes}")
+        for f in files:  # 422 before any write
+            check_source(f.filename)
+            check_metadata_keys(f.metadata)
         formats = {f.filename: detect_format(f.filename) for f in files}  # 415 before any write
         stale: list[str] = []  # documents that became duplicates: their own chunks go
         regranted: list[tuple[str, list[str]]] = []  # unchanged content, new permissions

@@ -26,6 +26,18 @@ def safe_source(name: str | None) -> str:
     return "/".join(parts)
 
 
+def check_source(source: str) -> None:
+    """A document's source fits its column (1024) and, as a file name, file systems (255 bytes);
+    control characters (NUL above all) are refused."""
+    if len(source) > 1024 or len(Path(source).name.encode()) > 255:
+        raise InvalidInput(
+            f"file name too long: {source[:60]!r}... (at most 1024 characters, 255 bytes "
+            "for the name after the last '/')"
+        )
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in source):
+        raise InvalidInput(f"invalid file name {source!r}: control characters")
+
+
 def stage(
     stream: BinaryIO,
     filename: str,

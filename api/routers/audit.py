@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from api.auth import AdminCaller
 from api.deps import RuntimeDep
+from api.schemas import MAX_OFFSET
 from rag.audit import AuditEntry
 
 router = APIRouter(prefix="/v1", tags=["admin"])
@@ -23,7 +24,7 @@ def audit_log(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> list[AuditEntry]:
     caller.require_unrestricted()
     return rt.audit.page(

@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 
 from api.auth import Caller, IngestCaller
 from api.deps import DispatcherDep, RuntimeDep
-from api.schemas import Permissions, TextDocuments
+from api.schemas import MAX_OFFSET, Permissions, TextDocuments
 from ingest.dispatch import Dispatcher
 from rag.access import document_access
 from rag.catalog import IncomingFile
@@ -160,7 +160,7 @@ def list_documents(
     _caller: IngestCaller,
     status: str | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> list[DocumentInfo]:
     return rt.catalog.list_documents(collection, status=status, limit=limit, offset=offset)
 

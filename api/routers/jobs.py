@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import Caller, IngestCaller
 from api.deps import DispatcherDep, RuntimeDep
 from api.routers.documents import GroupsForm, UsersForm, access_form, metadata_form, submit
-from api.schemas import Permissions
+from api.schemas import MAX_OFFSET, Permissions
 from api.sse import SSE_HEADERS, frame
 from ingest.dispatch import Dispatcher
 from rag.errors import InvalidInput, NotFoundError
@@ -212,7 +212,7 @@ def get_job(
         str | None, Query(description="Only documents in this state, e.g. failed.")
     ] = None,
     documents_limit: Annotated[int, Query(ge=0, le=10_000)] = 1000,
-    documents_offset: Annotated[int, Query(ge=0)] = 0,
+    documents_offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> JobInfo:
     page = DocumentPage(documents_status, documents_limit, documents_offset)
     return rt.jobs.get(_job_of(job_id, rt, caller), page)

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from rag.errors import BackendUnavailable
+from rag.errors import BackendUnavailable, InvalidInput
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -25,6 +25,7 @@ class Database:
         self.engine: Engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        event.listen(self.engine, "before_cursor_execute", _refuse_nul)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
@@ -73,3 +74,14 @@ def open_database(url: str) -> Database:
     database = Database(url)
     database.migrate()
     return database
+
+
+def _refuse_nul(
+    _conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, executemany: bool
+) -> None:
+    """PostgreSQL text cannot hold NUL (psycopg raises DataError: a 500); every backend refuses
+    it alike, as bad input (422)."""
+    for row in parameters if executemany else [parameters]:
+        values = row.values() if isinstance(row, dict) else row or ()
+        if any(isinstance(v, str) and "\x00" in v for v in values):
+            raise InvalidInput("text must not contain NUL (\\x00) characters")
