@@ -94,15 +94,6 @@ class Caller:
         )
 
 
-def _limiter(request: Request, runtime: Runtime) -> RateLimiter | None:
-    state = request.app.state
-    if not hasattr(state, "limiter"):
-        url = runtime.settings.ratelimit_redis_url
-        state.limiter = RateLimiter(url) if url else None
-    limiter: RateLimiter | None = state.limiter
-    return limiter
-
-
 def _rate_limit(request: Request, runtime: Runtime, principal: Principal, kind: str) -> None:
     if principal.key_id is None:
         return
@@ -110,7 +101,7 @@ def _rate_limit(request: Request, runtime: Runtime, principal: Principal, kind: 
     rate = settings.query_rate if kind == "query" else settings.ingest_rate
     override = principal.query_per_minute if kind == "query" else principal.ingest_per_minute
     per_minute = rate.per_minute if override is None else override
-    limiter = _limiter(request, runtime)
+    limiter: RateLimiter | None = request.app.state.limiter
     if limiter is None or per_minute <= 0:
         return
     wait = limiter.acquire(f"{principal.key_id}:{kind}", per_minute=per_minute, burst=rate.burst)

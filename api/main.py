@@ -20,6 +20,7 @@ from rag import __version__
 from rag.config import Settings, get_settings
 from rag.errors import RagError
 from rag.factory import build_runtime, install_runtime, load_models
+from rag.ratelimit import RateLimiter
 
 log = logging.getLogger("api")
 
@@ -89,6 +90,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         relay = Relay(dispatcher, interval_s=settings.worker.relay_interval_s)
         relay.start()
         app.state.runtime, app.state.dispatcher, app.state.worker = runtime, dispatcher, worker
+        redis_url = settings.ratelimit_redis_url  # no Redis (a RabbitMQ broker): no rate limits
+        app.state.limiter = RateLimiter(redis_url) if redis_url else None
+        if redis_url is None and settings.auth.enabled:
+            log.warning("no rate limits: the broker is not Redis and auth.redis_url is unset")
         log.info(
             "ready: store=%s database=%s worker=%s",
             getattr(runtime.store, "location", "?"),
@@ -98,6 +103,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if app.state.limiter is not None:
+                app.state.limiter.close()
             relay.stop()
             if worker is not None:
                 worker.stop()

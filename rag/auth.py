@@ -14,7 +14,7 @@ import hmac
 import secrets
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
@@ -46,7 +46,6 @@ class Principal:
     delegate: bool = False
     query_per_minute: float | None = None
     ingest_per_minute: float | None = None
-    _tokens: tuple[str, ...] = field(default=(), repr=False)
 
     def allows(self, scope: Scope) -> bool:
         return "admin" in self.scopes or scope in self.scopes
@@ -78,15 +77,14 @@ class Principal:
         """Access tokens for retrieval; None = every document (an admin acting as itself)."""
         if "admin" in self.scopes and self.user is None:
             return None
-        return list(self._tokens) or principal_tokens(self.groups, self.user)
+        return principal_tokens(self.groups, self.user)
 
     def acting_for(self, user: str, user_groups: Mapping[str, Sequence[str]]) -> Principal:
         if not self.delegate:
             raise Forbidden("only a delegate key may act for an end user (X-On-Behalf-Of)")
         groups = tuple(user_groups.get(user, ()))
-        return replace(
-            self, user=user, groups=groups, _tokens=tuple(principal_tokens(groups, user))
-        )
+        principal_tokens(groups, user)  # a malformed user or group name: 422 now
+        return replace(self, user=user, groups=groups)
 
 
 ANONYMOUS = Principal(name="anonymous", scopes=frozenset({"admin"}))
