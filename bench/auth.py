@@ -22,7 +22,7 @@ import _common as c
 c.prepare_env()  # before any api/ingest/rag import
 
 import numpy as np  # noqa: E402
-from query import COLLECTION, fill, run_with_corpus, split_abstracts  # noqa: E402
+from query import COLLECTION, corpus, fill, run_with_corpus  # noqa: E402
 
 GROUPS = ["oncology", "cardiology", "neurology", "genetics"]
 
@@ -32,11 +32,7 @@ def access_of(i: int) -> list[str]:
 
 
 async def run(args: argparse.Namespace, data_dir: Path) -> None:
-    abstracts = c.load_jsonl(c.SCIFACT / "corpus.jsonl")
-    pieces = split_abstracts(abstracts, args.max_words)
-    rng = np.random.default_rng(0)
-    unique = [pieces[i] for i in sorted(rng.choice(len(pieces), args.unique, replace=False))]
-    texts = [q["text"] for q in c.load_jsonl(c.SCIFACT / "queries.jsonl")]
+    _, _, unique, texts = corpus(args)
 
     async with c.running_app(c.bench_settings(data_dir)) as (app, client):
         rt = app.state.runtime

@@ -129,12 +129,20 @@ async def measure(
     return float(np.median(api)), float(raw)
 
 
-async def run(args: argparse.Namespace, data_dir: Path) -> None:
+def corpus(
+    args: argparse.Namespace,
+) -> tuple[list[dict[str, Any]], list[Piece], list[Piece], list[str]]:
+    """SciFact abstracts, their pieces, the `--unique` pieces embedded for real, the queries."""
     abstracts = c.load_jsonl(c.SCIFACT / "corpus.jsonl")
     pieces = split_abstracts(abstracts, args.max_words)
     rng = np.random.default_rng(0)
     unique = [pieces[i] for i in sorted(rng.choice(len(pieces), args.unique, replace=False))]
     texts = [q["text"] for q in c.load_jsonl(c.SCIFACT / "queries.jsonl")]
+    return abstracts, pieces, unique, texts
+
+
+async def run(args: argparse.Namespace, data_dir: Path) -> None:
+    abstracts, pieces, unique, texts = corpus(args)
     queries = [texts[i % len(texts)] for i in range(args.queries)]
     sizes = sorted(int(s) for s in args.sizes.split(","))
     print(f"{len(pieces)} pieces from {len(abstracts)} abstracts; {len(unique)} embedded for real,")
