@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.errors import (
@@ -41,6 +43,43 @@ STATUS: list[tuple[type[RagError], int]] = [
     (BackendError, 503),
 ]
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")  # e.g. `backend`, `tried`, `details`
+
+    code: str = Field(examples=["not_found"])
+    message: str = Field(examples=["collection 'handbook' not found"])
+
+
+class ErrorBody(BaseModel):
+    """Every error the service answers, whatever the status."""
+
+    error: ErrorDetail
+
+
+_DESCRIPTIONS = {
+    400: "The request body cannot be read (e.g. malformed multipart)",
+    401: "No API key, or not a valid one",
+    403: "The key lacks the scope this needs",
+    404: "Not found (or in a collection the key may not use)",
+    409: "It exists already",
+    413: "The request body is over its limit",
+    415: "A file type that is not supported",
+    422: "The request is not valid",
+    429: "A rate limit was reached: see Retry-After",
+    502: "The model failed to produce an answer",
+    503: "A backend (database, broker, store, model) is unavailable",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses, all with the `ErrorBody` schema."""
+    return {s: {"model": ErrorBody, "description": _DESCRIPTIONS[s]} for s in statuses}
+
+
+# What any /v1 route may answer besides its success.
+ERROR_RESPONSES = error_responses(400, 401, 403, 404, 413, 422, 429, 503)
 
 
 def error_response(

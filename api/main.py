@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import Authenticate
-from api.errors import error_response, install_error_handlers
+from api.errors import ERROR_RESPONSES, error_response, install_error_handlers
 from api.routers import audit, collections, documents, health, jobs, keys, models, search
 from ingest.celery_app import celery_app
 from ingest.dispatch import Dispatcher, Relay
@@ -128,7 +128,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if not settings.auth.enabled:
         log.warning("authentication is OFF (auth.enabled = false): every caller is an admin")
     for module in (health, collections, documents, jobs, search, models, keys, audit):
-        app.include_router(module.router)
+        responses = ERROR_RESPONSES if module is not health else None
+        app.include_router(module.router, responses=responses)
 
     @app.get("/", include_in_schema=False)
     def root() -> Response:

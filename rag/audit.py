@@ -21,6 +21,7 @@ from sqlalchemy import insert, select
 from rag.db.session import Database
 from rag.db.tables import AuditRow, utcnow
 from rag.errors import BackendUnavailable, InvalidInput
+from rag.models import UtcDatetime
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -28,7 +29,7 @@ BATCH = 500
 
 class AuditEntry(BaseModel):
     id: int
-    at: datetime
+    at: UtcDatetime
     key_name: str | None
     user: str | None
     action: str

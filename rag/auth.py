@@ -15,7 +15,6 @@ import secrets
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel
@@ -25,6 +24,7 @@ from rag.access import principal_tokens
 from rag.db.session import Database
 from rag.db.tables import ApiKeyRow, utcnow
 from rag.errors import ConflictError, Forbidden, InvalidInput, NotFoundError, Unauthenticated
+from rag.models import UtcDatetime
 
 Scope = Literal["query", "ingest", "admin"]
 SCOPES: tuple[Scope, ...] = ("query", "ingest", "admin")
@@ -99,9 +99,9 @@ class ApiKeyInfo(BaseModel):
     delegate: bool
     query_per_minute: float | None
     ingest_per_minute: float | None
-    created_at: datetime
-    last_used_at: datetime | None
-    revoked_at: datetime | None
+    created_at: UtcDatetime
+    last_used_at: UtcDatetime | None
+    revoked_at: UtcDatetime | None
 
 
 class CreatedKey(ApiKeyInfo):

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from rag.filters import FieldType
 
+
+def _utc(moment: datetime) -> datetime:
+    """The database keeps naive UTC; responses say so (RFC 3339 with an offset)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 class ElementKind(StrEnum):
     TITLE = "title"
@@ -169,7 +176,7 @@ class CollectionInfo(BaseModel):
     metadata_fields: dict[str, FieldType] = Field(
         default_factory=dict, description="Metadata keys its documents carry, with their types."
     )
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class DocumentInfo(BaseModel):
@@ -190,8 +197,8 @@ class DocumentInfo(BaseModel):
     metadata: dict[str, Any]
     allowed_groups: list[str] = Field(default_factory=list, description="Empty: everyone.")
     allowed_users: list[str] = Field(default_factory=list)
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
 
 
 class JobDocument(BaseModel):
@@ -217,8 +224,8 @@ class JobInfo(BaseModel):
         description="queued, running, paused, cancelled, succeeded, completed_with_errors, failed"
     )
     origin: str = Field(description='What the job was made from: "upload", "archive x.zip"...')
-    created_at: datetime
-    finished_at: datetime | None
+    created_at: UtcDatetime
+    finished_at: UtcDatetime | None
     counts: dict[str, int] = Field(
         description="Documents per state: queued, parsing, embedding, done, failed, skipped."
     )
@@ -242,4 +249,4 @@ class DeadLetter(BaseModel):
     source: str
     error: str | None
     attempts: int
-    failed_at: datetime | None
+    failed_at: UtcDatetime | None

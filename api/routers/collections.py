@@ -4,13 +4,16 @@ from fastapi import APIRouter, Response
 
 from api.auth import AdminCaller, QueryCaller
 from api.deps import RuntimeDep
+from api.errors import error_responses
 from api.schemas import CollectionCreate
 from rag.models import CollectionInfo
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"])
 
 
-@router.post("", status_code=201, summary="Create a collection (admin)")
+@router.post(
+    "", status_code=201, summary="Create a collection (admin)", responses=error_responses(409)
+)
 def create_collection(
     body: CollectionCreate, rt: RuntimeDep, caller: AdminCaller
 ) -> CollectionInfo:

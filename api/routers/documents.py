@@ -9,6 +9,7 @@ from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 
 from api.auth import Caller, IngestCaller
 from api.deps import DispatcherDep, RuntimeDep
+from api.errors import error_responses
 from api.schemas import MAX_OFFSET, Permissions, TextDocuments
 from ingest.dispatch import Dispatcher
 from rag.access import document_access
@@ -80,7 +81,12 @@ def metadata_form(raw: str | None) -> dict[str, Any]:
     return value
 
 
-@router.post("", status_code=202, summary="Upload files; ingestion runs as a job")
+@router.post(
+    "",
+    status_code=202,
+    summary="Upload files; ingestion runs as a job",
+    responses=error_responses(415),
+)
 def upload_documents(
     collection: str,
     rt: RuntimeDep,
@@ -125,7 +131,12 @@ def upload_documents(
     return submit(rt, dispatcher, caller, collection, staged, job_id=job_id)
 
 
-@router.post("/text", status_code=202, summary="Add documents given as JSON text")
+@router.post(
+    "/text",
+    status_code=202,
+    summary="Add documents given as JSON text",
+    responses=error_responses(415),
+)
 def add_text_documents(
     collection: str,
     body: TextDocuments,

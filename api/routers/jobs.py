@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import Caller, IngestCaller
 from api.deps import DispatcherDep, RuntimeDep
+from api.errors import error_responses
 from api.routers.documents import GroupsForm, UsersForm, access_form, metadata_form, submit
 from api.schemas import MAX_OFFSET, Permissions
 from api.sse import SSE_HEADERS, frame
@@ -101,7 +102,12 @@ def list_jobs(
     return rt.jobs.recent(collections=caller.principal.visible(collection), limit=limit)
 
 
-@router.post("/jobs", status_code=202, summary="Start a job from server files or a manifest")
+@router.post(
+    "/jobs",
+    status_code=202,
+    summary="Start a job from server files or a manifest",
+    responses=error_responses(415),
+)
 def create_job(
     body: JobCreate, rt: RuntimeDep, dispatcher: DispatcherDep, caller: IngestCaller
 ) -> JobInfo:
@@ -151,7 +157,12 @@ def create_job(
     return job
 
 
-@router.post("/jobs/archive", status_code=202, summary="Start a job from a .zip or .tar.gz")
+@router.post(
+    "/jobs/archive",
+    status_code=202,
+    summary="Start a job from a .zip or .tar.gz",
+    responses=error_responses(415),
+)
 def create_archive_job(
     rt: RuntimeDep,
     dispatcher: DispatcherDep,
@@ -258,12 +269,12 @@ def cancel_job(job_id: str, rt: RuntimeDep, caller: IngestCaller) -> JobInfo:
     return job
 
 
-@router.post("/jobs/{job_id}/pause")
+@router.post("/jobs/{job_id}/pause", responses=error_responses(409))
 def pause_job(job_id: str, rt: RuntimeDep, caller: IngestCaller) -> JobInfo:
     return rt.jobs.pause(_job_of(job_id, rt, caller))
 
 
-@router.post("/jobs/{job_id}/resume")
+@router.post("/jobs/{job_id}/resume", responses=error_responses(409))
 def resume_job(
     job_id: str, rt: RuntimeDep, dispatcher: DispatcherDep, caller: IngestCaller
 ) -> JobInfo:

@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import AdminCaller
 from api.deps import RuntimeDep
+from api.errors import error_responses
 from rag.auth import ApiKeyInfo, CreatedKey, Scope
 
 router = APIRouter(prefix="/v1/keys", tags=["admin"])
@@ -24,7 +25,12 @@ class KeyCreate(BaseModel):
     ingest_per_minute: float | None = Field(default=None, ge=0)
 
 
-@router.post("", status_code=201, summary="Create a key; its secret is shown only here")
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a key; its secret is shown only here",
+    responses=error_responses(409),
+)
 def create_key(body: KeyCreate, rt: RuntimeDep, caller: AdminCaller) -> CreatedKey:
     caller.require_unrestricted()
     created = rt.keys.create(**body.model_dump())

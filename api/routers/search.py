@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import Caller, QueryCaller
 from api.deps import RuntimeDep
+from api.errors import error_responses
 from api.schemas import Hit, QueryRequest, RetrieveResponse, SearchRequest
 from api.sse import SSE_HEADERS, frame
 from rag.answering import AnswerDelta, AnswerStream
@@ -52,7 +53,10 @@ def retrieve(body: SearchRequest, rt: RuntimeDep, caller: QueryCaller) -> Retrie
 @router.post(
     "/query",
     response_model=Answer,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "With stream: SSE."}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "With stream: SSE."},
+        **error_responses(502),
+    },
 )
 async def query(body: QueryRequest, rt: RuntimeDep, request: Request, caller: QueryCaller) -> Any:
     """An answer with citations. With `"stream": true`, Server-Sent Events: `token` events
