@@ -18,6 +18,7 @@ def _utc(moment: datetime) -> datetime:
 
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
+
 class ElementKind(StrEnum):
     TITLE = "title"
     TEXT = "text"
