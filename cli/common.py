@@ -16,6 +16,11 @@ ApiUrl = Annotated[str, typer.Option("--api-url", envvar="RAG_API_URL", help="Se
 Collection = Annotated[str, typer.Option("--collection", "-c", help="Collection name.")]
 
 
+def split_list(value: str | None) -> list[str]:
+    """A comma-separated option as its non-empty items."""
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
 def fail(message: str) -> NoReturn:
     err.print(f"[red]error:[/red] {message}")
     raise typer.Exit(1)

@@ -22,7 +22,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from cli.common import console, err, fail, progress_bar
+from cli.common import console, err, fail, progress_bar, split_list
 
 if TYPE_CHECKING:
     from rag.config import Fusion, RetrievalMode
@@ -50,15 +50,11 @@ ProgressFn = Callable[[str, str, int, int], None]
 
 
 def _choices(option: str, value: str, allowed: tuple[str, ...]) -> list[str]:
-    chosen = [m.strip() for m in value.split(",") if m.strip()]
+    chosen = split_list(value)
     unknown = [m for m in chosen if m not in allowed]
     if not chosen or unknown:
         fail(f"{option} takes a comma-separated list of {', '.join(allowed)}; got {value!r}")
     return list(dict.fromkeys(chosen))
-
-
-def _split(value: str | None) -> list[str]:
-    return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
 @contextmanager
@@ -253,8 +249,8 @@ def answers(
             )
             for error in errors:
                 err.print(f"[yellow]skipped a document:[/yellow] {error}")
-            runs: list[tuple[str | None, str | None]] = [(m, None) for m in _split(models)]
-            runs += [(None, p) for p in _split(policies)]
+            runs: list[tuple[str | None, str | None]] = [(m, None) for m in split_list(models)]
+            runs += [(None, p) for p in split_list(policies)]
             reports = []
             for model, policy in runs or [(None, None)]:
                 label = f"answering ({model or policy or 'default policy'})"

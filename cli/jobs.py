@@ -14,7 +14,16 @@ from rich.progress import TextColumn
 from rich.table import Table
 
 from cli.client import ApiError, Client
-from cli.common import DEFAULT_URL, ApiUrl, Collection, console, err, fail, progress_bar
+from cli.common import (
+    DEFAULT_URL,
+    ApiUrl,
+    Collection,
+    console,
+    err,
+    fail,
+    progress_bar,
+    split_list,
+)
 from rag.parsing import SUPPORTED_EXTENSIONS
 from rag.sources import is_archive, walk_folder
 
@@ -133,7 +142,7 @@ def _submit_manifest(client: Client, collection: str, manifest: Path, form: dict
     if "metadata" in form:
         body["metadata"] = json.loads(form["metadata"])
     for field in ("allowed_groups", "allowed_users"):
-        body[field] = [n.strip() for n in form.get(field, "").split(",") if n.strip()]
+        body[field] = split_list(form.get(field))
     return client.request("POST", "/v1/jobs", json=body)
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from cli.common import console, err, fail
+from cli.common import console, err, fail, split_list
 
 if TYPE_CHECKING:
     from rag.audit import AuditLog
@@ -49,7 +49,7 @@ def _operator() -> str:
 
 
 def _names(raw: str | None) -> list[str] | None:
-    return None if raw is None else [n.strip() for n in raw.split(",") if n.strip()]
+    return None if raw is None else split_list(raw)
 
 
 @keys_app.command()
