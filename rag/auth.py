@@ -113,19 +113,7 @@ def _hash(secret: str) -> str:
 
 
 def _info(row: ApiKeyRow) -> ApiKeyInfo:
-    return ApiKeyInfo(
-        id=row.id,
-        name=row.name,
-        scopes=list(row.scopes),
-        collections=None if row.collections is None else list(row.collections),
-        groups=list(row.groups),
-        delegate=row.delegate,
-        query_per_minute=row.query_per_minute,
-        ingest_per_minute=row.ingest_per_minute,
-        created_at=row.created_at,
-        last_used_at=row.last_used_at,
-        revoked_at=row.revoked_at,
-    )
+    return ApiKeyInfo.model_validate(row, from_attributes=True)
 
 
 class ApiKeys:

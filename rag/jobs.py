@@ -103,8 +103,9 @@ class Jobs:
             job.rejected = [*job.rejected, *(r.model_dump() for r in rejected)]
             to_dispatch: list[WorkItem] = []
             for incoming in files:
-                doc, action = self._record(session, coll, incoming, formats[incoming.filename])
                 access = incoming.access or [EVERYONE]
+                fmt = formats[incoming.filename]
+                doc, action = self._record(session, coll, incoming, fmt, access)
                 if action == "unchanged" and list(doc.access) != access:
                     doc.access = access
                     regranted.append((doc.id, access))
@@ -150,7 +151,12 @@ class Jobs:
         return job
 
     def _record(
-        self, session: Session, coll: CollectionRow, incoming: IncomingFile, fmt: str
+        self,
+        session: Session,
+        coll: CollectionRow,
+        incoming: IncomingFile,
+        fmt: str,
+        access: list[str],
     ) -> tuple[DocumentRow, str]:
         """Create or update the source's document; say what to do: index, or why not."""
         doc = session.scalar(
@@ -175,7 +181,6 @@ class Jobs:
             )
         )
         # Served through the twin's chunks, so only a twin readable by exactly the same callers.
-        access = incoming.access or [EVERYONE]
         twin = next((t for t in twins if list(t.access) == access), None)
         if doc is None:
             doc = DocumentRow(
