@@ -85,9 +85,6 @@ class Caller:
     def check_collection(self, name: str) -> None:
         self.principal.check_collection(name)
 
-    def require_unrestricted(self) -> None:
-        self.principal.require_unrestricted()
-
     def record(self, action: str, *, status: int = 200, **fields: Any) -> None:
         self.audit_log.record(
             action, key_name=self.principal.name, user=self.principal.user, status=status, **fields
@@ -113,9 +110,10 @@ def _rate_limit(request: Request, runtime: Runtime, principal: Principal, kind: 
         )
 
 
-def require(scope: KeyScope) -> Any:
+def require(scope: KeyScope, *, unrestricted: bool = False) -> Any:
     """A dependency: the request's caller, who must hold `scope` (and, for a route under a
-    collection, that collection); every non-admin route counts against one of the key's rates."""
+    collection, that collection; with `unrestricted`, no collection limit at all); every
+    non-admin route counts against one of the key's rates."""
 
     def dependency(
         request: Request,
@@ -125,6 +123,8 @@ def require(scope: KeyScope) -> Any:
         principal: Principal = request.state.principal
         try:
             principal.require(scope)
+            if unrestricted:
+                principal.require_unrestricted()
         except Forbidden:
             runtime.audit.record(
                 "denied", key_name=principal.name, status=403, target=request.url.path
@@ -144,3 +144,5 @@ def require(scope: KeyScope) -> Any:
 QueryCaller = Annotated[Caller, require("query")]
 IngestCaller = Annotated[Caller, require("ingest")]
 AdminCaller = Annotated[Caller, require("admin")]
+# Keys, the audit log, new collections: an admin key not limited to collections.
+RootCaller = Annotated[Caller, require("admin", unrestricted=True)]

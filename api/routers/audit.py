@@ -6,7 +6,7 @@ from datetime import datetime
 
 from fastapi import APIRouter, Query
 
-from api.auth import AdminCaller
+from api.auth import RootCaller
 from api.deps import RuntimeDep
 from api.schemas import MAX_OFFSET
 from rag.audit import AuditEntry
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1", tags=["admin"])
 @router.get("/audit", summary="Who did what: filter by key, action, collection and time")
 def audit_log(
     rt: RuntimeDep,
-    caller: AdminCaller,
+    _caller: RootCaller,
     key: str | None = Query(None, description="Key name."),
     action: str | None = Query(None, examples=["query", "ingest", "key.create"]),
     collection: str | None = None,
@@ -26,7 +26,6 @@ def audit_log(
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> list[AuditEntry]:
-    caller.require_unrestricted()
     return rt.audit.page(
         key_name=key,
         action=action,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from api.auth import AdminCaller, QueryCaller
+from api.auth import AdminCaller, QueryCaller, RootCaller
 from api.deps import RuntimeDep
 from api.errors import error_responses
 from api.schemas import CollectionCreate
@@ -14,10 +14,7 @@ router = APIRouter(prefix="/v1/collections", tags=["collections"])
 @router.post(
     "", status_code=201, summary="Create a collection (admin)", responses=error_responses(409)
 )
-def create_collection(
-    body: CollectionCreate, rt: RuntimeDep, caller: AdminCaller
-) -> CollectionInfo:
-    caller.require_unrestricted()
+def create_collection(body: CollectionCreate, rt: RuntimeDep, caller: RootCaller) -> CollectionInfo:
     info = rt.catalog.create_collection(body.name, body.description, rt.embedder.dimension)
     caller.record("collection.create", collection=body.name, status=201)
     return info

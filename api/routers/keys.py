@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from api.auth import AdminCaller
+from api.auth import RootCaller
 from api.deps import RuntimeDep
 from api.errors import error_responses
 from rag.auth import ApiKeyInfo, CreatedKey, Scope
@@ -31,22 +31,19 @@ class KeyCreate(BaseModel):
     summary="Create a key; its secret is shown only here",
     responses=error_responses(409),
 )
-def create_key(body: KeyCreate, rt: RuntimeDep, caller: AdminCaller) -> CreatedKey:
-    caller.require_unrestricted()
+def create_key(body: KeyCreate, rt: RuntimeDep, caller: RootCaller) -> CreatedKey:
     created = rt.keys.create(**body.model_dump())
     caller.record("key.create", target=created.name, status=201, scopes=created.scopes)
     return created
 
 
 @router.get("", summary="Every key (never its secret)")
-def list_keys(rt: RuntimeDep, caller: AdminCaller) -> list[ApiKeyInfo]:
-    caller.require_unrestricted()
+def list_keys(rt: RuntimeDep, _caller: RootCaller) -> list[ApiKeyInfo]:
     return rt.keys.list()
 
 
 @router.delete("/{key}", summary="Revoke a key, by name or id")
-def revoke_key(key: str, rt: RuntimeDep, caller: AdminCaller) -> ApiKeyInfo:
-    caller.require_unrestricted()
+def revoke_key(key: str, rt: RuntimeDep, caller: RootCaller) -> ApiKeyInfo:
     revoked = rt.keys.revoke(key)
     caller.record("key.revoke", target=revoked.name)
     return revoked
