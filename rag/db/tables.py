@@ -178,3 +178,45 @@ class AuditRow(Base):
     target: Mapped[str | None] = mapped_column(String(1024))
     status: Mapped[int]
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ChatTurnRow(Base):
+    """A question asked in a chat thread, and the answer the bot gave."""
+
+    __tablename__ = "chat_turns"
+    __table_args__ = (Index("ix_chat_turns_thread", "platform", "channel", "thread", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    # The platform's id of the event that asked (Slack's event_id): a retried delivery is known.
+    event_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    team: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(64))
+    # The thread's root message; None until the bot posts one (a slash command's answer).
+    thread: Mapped[str | None] = mapped_column(String(64))
+    user: Mapped[str] = mapped_column(String(64))
+    direct: Mapped[bool] = mapped_column(default=False)  # a direct message: only the asker reads
+    question: Mapped[str] = mapped_column(Text)
+    standalone: Mapped[str | None] = mapped_column(Text)  # the question condensed with the thread
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # answered, failed
+    reply: Mapped[str | None] = mapped_column(String(64))  # the bot's message (its ts)
+    answer: Mapped[str | None] = mapped_column(Text)
+    answerable: Mapped[bool | None]
+    citations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    model: Mapped[str | None] = mapped_column(String(200))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    answered_at: Mapped[datetime | None]
+
+
+class ChatFeedbackRow(Base):
+    """A 👍 (+1) or 👎 (-1) on an answer; a user's later click replaces their earlier one."""
+
+    __tablename__ = "chat_feedback"
+
+    turn_id: Mapped[str] = mapped_column(
+        ForeignKey("chat_turns.id", ondelete="CASCADE"), primary_key=True
+    )
+    user: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int]
+    at: Mapped[datetime] = mapped_column(default=utcnow)
