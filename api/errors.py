@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from typing import Any
 
@@ -100,7 +101,8 @@ def _rag_error(_request: Request, exc: Exception) -> JSONResponse:
     headers = None
     extra: dict[str, object] = {}
     if isinstance(exc, RateLimited):
-        headers = {"Retry-After": str(max(1, round(exc.retry_after_s)))}
+        # Rounded up: a client that waits exactly this long finds a token there.
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
     if isinstance(exc, AllModelsFailed):
         extra["tried"] = [{"model": m, "error": e} for m, e in exc.attempts]
     if isinstance(exc, BackendError):

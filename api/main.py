@@ -12,15 +12,19 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import Authenticate
 from api.errors import ERROR_RESPONSES, error_response, install_error_handlers
+from api.observe import Observe
 from api.routers import audit, collections, documents, health, jobs, keys, models, search
+from api.routers.slack import slack_router
 from ingest.celery_app import celery_app
 from ingest.dispatch import Dispatcher, Relay
+from ingest.metrics import QueueDepth
 from ingest.worker import InProcessWorker
-from rag import __version__
+from rag import __version__, tracing
 from rag.config import Settings, get_settings
 from rag.errors import RagError
 from rag.factory import build_runtime, install_runtime, load_models
 from rag.ratelimit import RateLimiter
+from slackbot.app import build_bolt, slack_secrets
 
 log = logging.getLogger("api")
 
@@ -58,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     # A bad model catalog or a missing API key stops the service here, with one line.
     load_models(settings)
+    slack = slack_secrets(settings)  # None: the bot is off; ConfigError: a secret is missing
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -75,11 +80,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             redispatch_after_s=settings.worker.redispatch_after_s,
             lease_s=settings.worker.lease_s,
         )
-        worker = None
+        worker = socket_mode = None
         if settings.run_embedded_worker:
             runtime.store.ping()  # take the embedded store's lock now, with a clear error if held
+            # Slack answers have their own queue, consumed beside ingestion's: an answer waits
+            # at most for the document in hand (a separate `rag worker -Q` removes even that).
+            queues = [settings.worker.queue] + ([settings.slack.queue] if slack else [])
             worker = InProcessWorker(
-                celery_app, queue=settings.worker.queue, concurrency=settings.worker.concurrency
+                celery_app, queues=queues, concurrency=settings.worker.concurrency
             )
             # On the embedded store this process alone runs work: whatever a previous run left
             # mid-way was orphaned by its exit, so it is sent again now, not after the lease.
@@ -90,6 +98,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         relay = Relay(dispatcher, interval_s=settings.worker.relay_interval_s)
         relay.start()
         app.state.runtime, app.state.dispatcher, app.state.worker = runtime, dispatcher, worker
+        app.state.queue_depth = QueueDepth(
+            celery_app, [settings.worker.queue, settings.slack.queue]
+        )
+        if slack is not None and settings.slack.socket_mode:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            socket_mode = SocketModeHandler(app.state.bolt, slack.app_token)
+            socket_mode.connect()  # type: ignore[no-untyped-call]
+            log.info("slack: connected in Socket Mode")
         redis_url = settings.ratelimit_redis_url  # no Redis (a RabbitMQ broker): no rate limits
         app.state.limiter = RateLimiter(redis_url) if redis_url else None
         if redis_url is None and settings.auth.enabled:
@@ -106,8 +123,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if app.state.limiter is not None:
                 app.state.limiter.close()
             relay.stop()
+            if socket_mode is not None:
+                socket_mode.close()  # type: ignore[no-untyped-call]
             if worker is not None:
-                worker.stop()
+                worker.stop(timeout_s=settings.api.shutdown_grace_s)
             install_runtime(None)
             runtime.close()
 
@@ -124,12 +143,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_upload_bytes=settings.max_upload_bytes + (1 << 20),
         max_json_bytes=int(settings.api.max_json_mb * 2**20),
     )
-    app.add_middleware(Authenticate)  # outermost: no key, no body read
+    app.add_middleware(Authenticate)  # no key, no body read
+    app.add_middleware(Observe)  # outermost: refusals are counted and carry a request id too
     if not settings.auth.enabled:
         log.warning("authentication is OFF (auth.enabled = false): every caller is an admin")
     for module in (health, collections, documents, jobs, search, models, keys, audit):
         responses = ERROR_RESPONSES if module is not health else None
         app.include_router(module.router, responses=responses)
+
+    if slack is not None:
+        app.state.bolt = build_bolt(
+            settings,
+            slack,
+            chat=lambda: app.state.runtime.chat,
+            enqueue=lambda turn_id, response_url: celery_app.send_task(
+                "rag.chat_answer",
+                args=[turn_id, response_url],
+                kwargs={"trace": tracing.carrier()},
+                queue=settings.slack.queue,
+            ),
+        )
+        app.include_router(slack_router(app.state.bolt))
+        how = "Socket Mode" if settings.slack.socket_mode else "POST /slack/events"
+        log.info("slack bot on (%s): answers on queue %s", how, settings.slack.queue)
 
     @app.get("/", include_in_schema=False)
     def root() -> Response:

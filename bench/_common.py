@@ -82,10 +82,10 @@ async def running_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.
             ) as client:
                 yield app, client
     finally:
-        _drop_queue_keys(settings.broker_url)
+        drop_queue_keys(settings.broker_url)
 
 
-def _drop_queue_keys(broker_url: str) -> None:
+def drop_queue_keys(broker_url: str) -> None:
     """Remove the Redis keys Celery/kombu left for our queue (the name is unique to this run)."""
     try:
         import redis
@@ -166,6 +166,14 @@ class Stopwatch:
     def __exit__(self, *exc: object) -> None:
         elapsed = time.perf_counter() - self._start
         self.totals[self._stage] = self.totals.get(self._stage, 0.0) + elapsed
+
+
+def rss_mib(pid: int | str = "self") -> float:
+    """A process's resident memory now (VmRSS), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def header(title: str) -> None:

@@ -1,8 +1,9 @@
 """Embedded stores side by side: qdrant-client's local mode against Qdrant Edge, same data.
 
 Synthetic points (unit 384-d vectors, Zipf-distributed keyword vectors, ~600-character texts)
-go straight into each store, so the figures are the store's alone: upsert throughput, p50
-search latency per mode (top 5, sequential) at each size, and the time to close and reopen.
+go straight into each store, so the figures are the store's alone: upsert throughput, memory
+(the process's RSS growth), p50 search latency per mode (top 5, sequential) at each size, and
+the time to close and reopen.
 
     .venv/bin/python bench/stores.py [--sizes 10000,50000] [--engines edge,local]
 """
@@ -73,6 +74,7 @@ def p50_ms(store: Store, rng: np.random.Generator, mode: str, n: int, budget_s: 
 
 def run(engine: str, args: argparse.Namespace, data_dir: Path) -> None:
     rng = np.random.default_rng(0)
+    before_mib = c.rss_mib()
     store = make_store(engine, data_dir / engine)
     store.ensure_collection(COLLECTION, DIM)
     c.header(f"{engine}: {store.location}")
@@ -83,6 +85,8 @@ def run(engine: str, args: argparse.Namespace, data_dir: Path) -> None:
         elapsed = time.perf_counter() - t
         print(f"  upsert {size - count} points: {elapsed:.1f}s ({(size - count) / elapsed:.0f}/s)")
         count = store.count(COLLECTION)
+        grown = c.rss_mib() - before_mib
+        print(f"  memory: +{grown:.0f} MiB RSS, {grown / count * 1e6:,.0f} MiB per million points")
         for mode in args.modes.split(","):
             print(f"  {count} points {mode:6s} p50 {p50_ms(store, rng, mode, args.queries, 20)}")
     store.close()

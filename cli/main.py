@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from cli.client import ApiError, Client
-from cli.common import DEFAULT_URL, ApiUrl, Collection, console, fail
+from cli.common import DEFAULT_URL, ApiUrl, Collection, console, fail, split_list
 from cli.eval import eval_app
 from cli.jobs import ingest, jobs_app
 from cli.keys import keys_app
@@ -58,10 +58,9 @@ def serve(
     from api.main import create_app
     from rag.config import get_settings
     from rag.errors import ConfigError
-    from rag.logs import configure_logging
 
     settings = get_settings()
-    configure_logging(settings.log_level)
+    _observe(settings, "api")
     try:
         app = create_app(settings)
     except ConfigError as exc:
@@ -73,6 +72,8 @@ def serve(
         host=host or settings.api.host,
         port=port or settings.api.port,
         log_config=None,
+        # SIGTERM: no new connections; requests in flight (streams too) get this long to end.
+        timeout_graceful_shutdown=settings.api.shutdown_grace_s,
     )
 
 
@@ -90,11 +91,31 @@ def _check_store_is_free(settings: Settings) -> None:
         store.close()
 
 
-@app.command()
-def worker() -> None:
-    """Run a separate ingestion worker (needs a Qdrant server: QDRANT_URL)."""
-    from rag.config import get_settings
+def _observe(settings: Settings, role: str) -> None:
+    """Logging and tracing for a process we run: `role` names it in traces (rag-api, ...)."""
     from rag.logs import configure_logging
+    from rag.tracing import configure_tracing
+
+    obs = settings.observability
+    configure_logging(settings.log_level, obs.log_format)
+    configure_tracing(obs.otlp_endpoint, f"{obs.service_name}-{role}")
+
+
+@app.command()
+def worker(
+    queues: Annotated[
+        str | None,
+        typer.Option(
+            "--queues", "-Q", help="Comma-separated queues; default: ingestion and chat answers."
+        ),
+    ] = None,
+) -> None:
+    """Run a separate worker for ingestion and chat answers (needs a Qdrant server: QDRANT_URL).
+    A worker for one queue only: `-Q rag.chat` answers Slack, `-Q rag.ingest` ingests."""
+    from ingest.metrics import prepare_multiprocess
+
+    prepare_multiprocess()  # before anything imports prometheus_client
+    from rag.config import get_settings
 
     settings = get_settings()
     if settings.embedded_store:
@@ -102,14 +123,18 @@ def worker() -> None:
             "`rag worker` needs QDRANT_URL: the embedded Qdrant store can only be opened by one "
             "process, and `rag serve` already runs a worker inside it."
         )
-    configure_logging(settings.log_level)
+    _observe(settings, "worker")
     from ingest.celery_app import celery_app
+    from ingest.metrics import serve_worker_metrics
 
+    names = split_list(queues) or [settings.worker.queue, settings.slack.queue]
+    if settings.observability.worker_metrics_port:
+        serve_worker_metrics(celery_app, names, settings.observability.worker_metrics_port)
     celery_app.worker_main(
         [
             "worker",
             "-Q",
-            settings.worker.queue,
+            ",".join(names),
             "--loglevel",
             settings.log_level,
             "-c",

@@ -16,7 +16,11 @@ def create_celery(settings: Settings) -> Celery:
         result_backend=None,
         task_ignore_result=True,
         task_default_queue=queue,
-        task_routes={"rag.ingest_document": {"queue": queue}},
+        task_routes={
+            "rag.ingest_document": {"queue": queue},
+            # Chat answers have their own queue: never behind a bulk ingestion.
+            "rag.chat_answer": {"queue": settings.slack.queue},
+        },
         # A task is acknowledged only after it ran: a killed worker's task is redelivered.
         task_acks_late=True,
         task_reject_on_worker_lost=True,

@@ -18,11 +18,26 @@ from datetime import timedelta
 from celery import Celery
 from kombu.exceptions import ChannelError, OperationalError
 
+from rag import tracing
 from rag.db.tables import utcnow
 from rag.errors import BackendUnavailable
 from rag.jobs import Jobs, WorkItem
 
 log = logging.getLogger(__name__)
+
+
+def queue_depths(app: Celery, queues: list[str]) -> dict[str, int]:
+    """Tasks waiting in each queue (any broker: a passive declare counts them)."""
+    depths = {}
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, interval_start=0, timeout=2)
+        for queue in queues:
+            try:
+                declared = conn.default_channel.queue_declare(queue=queue, passive=True)
+                depths[queue] = int(declared.message_count)
+            except ChannelError:  # the queue does not exist (yet): nothing is waiting in it
+                depths[queue] = 0
+    return depths
 
 
 class Dispatcher:
@@ -54,11 +69,7 @@ class Dispatcher:
 
     def queue_depth(self) -> int:
         try:
-            with self.app.connection_for_write() as conn:
-                declared = conn.default_channel.queue_declare(queue=self.queue, passive=True)
-                return int(declared.message_count)
-        except ChannelError:  # the queue does not exist (yet): nothing is waiting in it
-            return 0
+            return queue_depths(self.app, [self.queue])[self.queue]
         except (OperationalError, OSError) as exc:
             raise self._unreachable(exc) from exc
 
@@ -68,7 +79,10 @@ class Dispatcher:
         try:
             for job_id, document_id in items:
                 self.app.send_task(
-                    "rag.ingest_document", args=[job_id, document_id], queue=self.queue
+                    "rag.ingest_document",
+                    args=[job_id, document_id],
+                    kwargs={"trace": tracing.carrier()},
+                    queue=self.queue,
                 )
                 sent.append((job_id, document_id))
         except (OperationalError, OSError) as exc:

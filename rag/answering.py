@@ -12,6 +12,7 @@ from collections.abc import Generator as PyGenerator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rag import metrics, tracing
 from rag.embedding import Embedder
 from rag.errors import GenerationError, InvalidInput
 from rag.generation import Done, EventStream, Generator, TextDelta
@@ -72,30 +73,33 @@ class Answerer:
 
     def answer(
         self,
-        collection: str,
+        collection: str | Sequence[str],
         question: str,
         options: SearchOptions | None = None,
         *,
         route: RouteRequest | None = None,
         access: Sequence[str] | None = None,
     ) -> Answer:
-        """`route` names a model or a policy (see rag.generation.router); None = the default.
-        `access`: the caller's access tokens (rag.access); None = every document."""
+        """`collection`: one, or several searched together. `route` names a model or a policy
+        (see rag.generation.router); None = the default. `access`: the caller's access tokens
+        (rag.access); None = every document."""
         self._check_route(route)
         prepared = self._prepare(collection, question, options, access)
         if isinstance(prepared, Answer):
             return prepared
         gen_start = time.perf_counter()
-        if isinstance(self.generator, Router):
-            generation = self.generator.generate(prepared.prompt, route)
-        else:
-            self._no_routing(route)
-            generation = self.generator.generate(prepared.prompt)
+        with tracing.span("generate") as span:
+            if isinstance(self.generator, Router):
+                generation = self.generator.generate(prepared.prompt, route)
+            else:
+                self._no_routing(route)
+                generation = self.generator.generate(prepared.prompt)
+            span.set_attribute("rag.model", generation.model)
         return self._finish(prepared, generation, time.perf_counter() - gen_start)
 
     def stream(
         self,
-        collection: str,
+        collection: str | Sequence[str],
         question: str,
         options: SearchOptions | None = None,
         *,
@@ -147,19 +151,22 @@ class Answerer:
 
     def _prepare(
         self,
-        collection: str,
+        collection: str | Sequence[str],
         question: str,
         options: SearchOptions | None,
         access: Sequence[str] | None,
     ) -> _Prepared | Answer:
         start = time.perf_counter()
-        hits = self.retriever.retrieve(collection, question, options, access=access)
+        collections = [collection] if isinstance(collection, str) else list(collection)
+        hits = self.retriever.retrieve_many(collections, question, options, access=access)
         retrieval_ms = (time.perf_counter() - start) * 1000
         relevant = [h for h in hits if (h.similarity or 0.0) >= self.min_similarity]
         if not relevant:
-            return _abstain(
+            answer = _abstain(
                 question, "no passage is relevant enough to the question", start, retrieval_ms
             )
+            metrics.observe_answer(answer)
+            return answer
         prompt = GroundedPrompt(
             question=question,
             passages=[_passage(i, hit) for i, hit in enumerate(relevant, start=1)],
@@ -180,7 +187,7 @@ class Answerer:
         if reason is None and generation.route is not None and generation.route.degraded:
             reason = DEGRADED_REASON
         valid, invented = model_markers(generation.text, len(prepared.relevant))
-        return Answer(
+        answer = Answer(
             question=question,
             answer=grounding.answer if grounding.answerable else NOT_FOUND,
             answerable=grounding.answerable,
@@ -200,6 +207,8 @@ class Answerer:
             ),
             route=generation.route,
         )
+        metrics.observe_answer(answer)
+        return answer
 
 
 def _only(answer: Answer) -> AnswerStream:

@@ -96,7 +96,19 @@ class Catalog:
     def metadata_fields(self, name: str) -> dict[str, FieldType]:
         """The collection's filterable metadata keys; one row read, for every query."""
         with self.db.session() as session:
-            return dict(collection_row(session, name).metadata_fields or {})
+            row = collection_row(session, name)
+            self.check_embedder(row)
+            return dict(row.metadata_fields or {})
+
+    def check_embedder(self, row: CollectionRow) -> None:
+        """Vectors of two embedders do not compare: a collection embedded by another model
+        than this service's is refused for search and ingestion, with what to do about it."""
+        if row.embedding_model != self.embedding_model:
+            raise ConflictError(
+                f"collection {row.name!r} was embedded with {row.embedding_model}, and this "
+                f"service embeds with {self.embedding_model}: set RAG_EMBEDDING__MODEL back, or "
+                "ingest its documents again into a new collection (docs/operations.md, Upgrades)"
+            )
 
     def delete_collection(self, name: str) -> None:
         with self.db.session() as session:

@@ -204,12 +204,78 @@ class AuthSettings(BaseModel):
     )
 
 
+class SlackChannel(BaseModel):
+    """What the chat bot does in one channel (keyed by Slack channel id, C…/G…/D…)."""
+
+    collections: list[str] | None = Field(
+        default=None, description="Collections searched here; unset = slack.collections."
+    )
+    policy: str | None = Field(default=None, description="Routing policy; unset = slack.policy.")
+    model: str | None = Field(default=None, description="Catalog model, instead of a policy.")
+    groups: list[str] = Field(
+        default_factory=list,
+        description="Groups every member of the channel belongs to: documents limited to them "
+        "may be quoted here (answers in a channel are seen by all its members).",
+    )
+
+
+class SlackSettings(BaseModel):
+    """The Slack bot (docs/slack.md). Secrets come from the environment variables named here."""
+
+    enabled: bool | None = Field(
+        default=None, description="Serve /slack/events; unset = yes when both secrets are set."
+    )
+    signing_secret_env: str = "SLACK_SIGNING_SECRET"
+    bot_token_env: str = "SLACK_BOT_TOKEN"
+    app_token_env: str = Field(
+        default="SLACK_APP_TOKEN", description="Socket Mode's app-level token (xapp-…)."
+    )
+    socket_mode: bool = Field(
+        default=False, description="Connect out to Slack (no public URL needed) instead of HTTP."
+    )
+    api_url: str = Field(default="https://slack.com/api/", description="Slack's Web API.")
+    command: str = Field(default="/ask", description="The slash command, as in the app manifest.")
+    collections: list[str] = Field(
+        default_factory=lambda: ["default"], description="Collections searched by default."
+    )
+    policy: str | None = Field(default=None, description="Routing policy; unset = the service's.")
+    channels: dict[str, SlackChannel] = Field(default_factory=dict)
+    queue: str = Field(
+        default="rag.chat", description="Celery queue of answers (never behind bulk ingestion)."
+    )
+    history_turns: int = Field(
+        default=3, ge=0, description="Earlier questions of a thread used to condense a follow-up."
+    )
+    rate_limit_retries: int = Field(
+        default=3, ge=0, description="How often a Slack 429 is waited out (Retry-After)."
+    )
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
     max_upload_mb: float = 50.0
     max_json_mb: float = Field(default=10.0, description="Largest JSON request body.")
     max_question_chars: int = 2000
+    shutdown_grace_s: int = Field(
+        default=30, description="On SIGTERM, seconds requests in flight may take to finish."
+    )
+
+
+class ObservabilitySettings(BaseModel):
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="json: one object per line, with request_id, job_id and trace_id.",
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP collector for traces (http://collector:4318); unset = "
+        "OTEL_EXPORTER_OTLP_ENDPOINT, else tracing is off.",
+    )
+    service_name: str = "rag"
+    worker_metrics_port: int = Field(
+        default=9108, description="`rag worker` serves /metrics on this port; 0 = not at all."
+    )
 
 
 class Settings(BaseSettings):
@@ -236,6 +302,8 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     api: ApiSettings = ApiSettings()
     auth: AuthSettings = AuthSettings()
+    slack: SlackSettings = SlackSettings()
+    observability: ObservabilitySettings = ObservabilitySettings()
 
     @model_validator(mode="after")
     def _well_known_env(self) -> Settings:
@@ -244,6 +312,8 @@ class Settings(BaseSettings):
             self.qdrant.url = os.environ["QDRANT_URL"]
         if self.qdrant.api_key is None and os.environ.get("QDRANT_API_KEY"):
             self.qdrant.api_key = SecretStr(os.environ["QDRANT_API_KEY"])
+        if self.observability.otlp_endpoint is None:
+            self.observability.otlp_endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
         if self.chunking.overlap_tokens >= self.chunking.max_tokens:
             raise ValueError("chunking.overlap_tokens must be smaller than chunking.max_tokens")
         return self

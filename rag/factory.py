@@ -17,6 +17,7 @@ from rag.answering import Answerer
 from rag.audit import AuditLog
 from rag.auth import ApiKeys
 from rag.catalog import Catalog
+from rag.chat import Chat
 from rag.chunking import Chunker
 from rag.config import Settings, get_settings
 from rag.db.session import Database, open_database
@@ -192,6 +193,16 @@ class Runtime:
             min_similarity=r.min_similarity,
             support_threshold=r.support_threshold,
             max_tokens=self.settings.generator.max_tokens,
+        )
+
+    @cached_property
+    def chat(self) -> Chat:
+        return Chat(
+            self.db,
+            self.answerer,
+            self.settings.slack,
+            user_groups=self.settings.auth.user_groups,
+            audit=self.audit,
         )
 
     def close(self) -> None:

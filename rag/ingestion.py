@@ -23,6 +23,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import func, select
+
+from rag import metrics, tracing
 from rag.catalog import Catalog
 from rag.chunking import Chunker
 from rag.db.tables import (
@@ -32,6 +35,7 @@ from rag.db.tables import (
     DocumentStatus,
     ItemStatus,
     JobItemRow,
+    JobRow,
     utcnow,
 )
 from rag.embedding import Embedder
@@ -54,6 +58,7 @@ class Outcome:
     chunks: int = 0
     error: str | None = None
     seconds: float = 0.0
+    code: str = ""  # a failure's error code (metrics)
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,22 @@ class Ingestor:
         work = self._claim(job_id, document_id)
         if isinstance(work, Outcome):
             return work
+        with tracing.span("ingest.document", job_id=job_id, document_id=document_id):
+            outcome = self._run(work)
+        outcome.seconds = time.perf_counter() - started
+        self._observe(job_id, outcome)
+        if outcome.status == ItemStatus.DONE:
+            log.info(
+                "indexed %s (%s v%d): %d chunks in %.2fs",
+                work.source,
+                document_id,
+                work.version,
+                outcome.chunks,
+                outcome.seconds,
+            )
+        return outcome
+
+    def _run(self, work: _Work) -> Outcome:
         try:
             with self._lease(work):
                 chunks = self._index(work)
@@ -113,24 +134,34 @@ class Ingestor:
             if exc.retryable:
                 self._release(work, f"will retry: {exc.message}")
                 raise
-            return self._finish(work, ItemStatus.FAILED, error=exc.message)
+            return self._finish(work, ItemStatus.FAILED, error=exc.message, code=exc.code)
         except RagError as exc:
-            return self._finish(work, ItemStatus.FAILED, error=exc.message)
+            return self._finish(work, ItemStatus.FAILED, error=exc.message, code=exc.code)
         except Exception as exc:  # a bug or an unexpected library error: record it, don't loop
-            log.exception("ingesting document %s failed", document_id)
+            log.exception("ingesting document %s failed", work.document_id)
             error = f"internal error while ingesting: {type(exc).__name__}"
-            return self._finish(work, ItemStatus.FAILED, error=error)
-        outcome = self._finish(work, ItemStatus.DONE, chunks=chunks)
-        outcome.seconds = time.perf_counter() - started
-        log.info(
-            "indexed %s (%s v%d): %d chunks in %.2fs",
-            work.source,
-            document_id,
-            work.version,
-            chunks,
-            outcome.seconds,
+            return self._finish(work, ItemStatus.FAILED, error=error, code="internal_error")
+        return self._finish(work, ItemStatus.DONE, chunks=chunks)
+
+    def _observe(self, job_id: str, outcome: Outcome) -> None:
+        """Metrics for a document that finished, and for its job if it was the last one."""
+        if outcome.status not in FINISHED_ITEM_STATES:
+            return
+        metrics.observe_document(
+            outcome.status, chunks=outcome.chunks, seconds=outcome.seconds, reason=outcome.code
         )
-        return outcome
+        with self.db.session() as session:
+            job = session.get(JobRow, job_id)
+            open_items = session.scalar(
+                select(func.count())
+                .select_from(JobItemRow)
+                .where(
+                    JobItemRow.job_id == job_id,
+                    JobItemRow.status.not_in(FINISHED_ITEM_STATES),
+                )
+            )
+            if job is not None and not open_items:
+                metrics.JOB_DURATION.observe((utcnow() - job.created_at).total_seconds())
 
     def _index(self, work: _Work) -> int:
         elements = self.parse(Path(work.path), work.source)
@@ -278,13 +309,23 @@ class Ingestor:
         """Retries are spent: the document goes to the dead-letter list."""
         with self.db.session() as session:
             item = session.get(JobItemRow, (job_id, document_id))
-            if item is not None and item.status not in FINISHED_ITEM_STATES:
+            settled = item is not None and item.status not in FINISHED_ITEM_STATES
+            if item is not None and settled:
                 settle(session, item, ItemStatus.FAILED, error)
         log.warning("document %s failed: %s", document_id, error)
-        return Outcome(status=ItemStatus.FAILED, error=error)
+        outcome = Outcome(status=ItemStatus.FAILED, error=error, code="retries_exhausted")
+        if settled:
+            self._observe(job_id, outcome)
+        return outcome
 
     def _finish(
-        self, work: _Work, status: ItemStatus, *, chunks: int = 0, error: str | None = None
+        self,
+        work: _Work,
+        status: ItemStatus,
+        *,
+        chunks: int = 0,
+        error: str | None = None,
+        code: str = "",
     ) -> Outcome:
         with self.db.session() as session:
             item = session.get(JobItemRow, (work.job_id, work.document_id))
@@ -293,7 +334,7 @@ class Ingestor:
             if status is not ItemStatus.DONE:
                 settle(session, item, status, error)
                 log.warning("document %s failed: %s", work.source, error)
-                return Outcome(status=status, error=error)
+                return Outcome(status=status, error=error, code=code)
             item.status, item.error, item.chunks = status, None, chunks
             item.finished_at, item.heartbeat_at = utcnow(), None
             doc = item.document

@@ -98,6 +98,7 @@ class Jobs:
             coll = collection_row(session, collection)
             if job_id is None and key_id is not None and max_active_jobs is not None:
                 _check_active_jobs(session, key_id, max_active_jobs)
+            self.catalog.check_embedder(coll)
             job = self._open_job(session, coll, job_id, origin)
             job.key_id = job.key_id or key_id
             job.rejected = [*job.rejected, *(r.model_dump() for r in rejected)]

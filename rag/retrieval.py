@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
+from rag import metrics, tracing
 from rag.access import readable_by
 from rag.catalog import Catalog
 from rag.config import Fusion, RetrievalMode, RetrievalSettings
@@ -82,7 +83,12 @@ class Retriever:
     ) -> list[ScoredChunk]:
         """`access`: the caller's tokens (rag.access), applied inside the search so top-k is
         filled from readable chunks only; None = no restriction (admin, or auth off)."""
-        o = options or SearchOptions()
+        with tracing.span("retrieve", collection=collection), metrics.RETRIEVAL_DURATION.time():
+            return self._retrieve(collection, question, options or SearchOptions(), access)
+
+    def _retrieve(
+        self, collection: str, question: str, o: SearchOptions, access: Sequence[str] | None
+    ) -> list[ScoredChunk]:
         d = self.defaults
         top_k = o.top_k or d.top_k
         if not question.strip():
@@ -116,6 +122,22 @@ class Retriever:
         if per_document:
             hits = cap_per_document(hits, per_document)
         return hits[:top_k]
+
+    def retrieve_many(
+        self,
+        collections: Sequence[str],
+        question: str,
+        options: SearchOptions | None = None,
+        *,
+        access: Sequence[str] | None = None,
+    ) -> list[ScoredChunk]:
+        """The best chunks over several collections, merged by their cosine similarity to the
+        question (one embedder serves every collection, so similarities compare)."""
+        if len(collections) == 1:
+            return self.retrieve(collections[0], question, options, access=access)
+        hits = [h for c in collections for h in self.retrieve(c, question, options, access=access)]
+        hits.sort(key=lambda h: h.similarity or 0.0, reverse=True)
+        return hits[: (options.top_k if options else None) or self.defaults.top_k]
 
     def _rerank_depth(self, options: SearchOptions) -> int:
         """How many candidates to rerank: 0 when reranking is off for this request."""

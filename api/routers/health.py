@@ -3,10 +3,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from api.deps import DispatcherDep, RuntimeDep
 from api.schemas import Check, Readiness
+from rag import metrics
 from rag.errors import RagError
 from rag.logs import redact
 
@@ -26,6 +27,12 @@ def _check(probe: Callable[[], object]) -> Check:
     except Exception as exc:  # a readiness probe reports, it never raises
         return Check(ok=False, detail=redact(f"{type(exc).__name__}: {exc}"))
     return Check(ok=True)
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+def prometheus(request: Request) -> Response:
+    body, content_type = metrics.exposition([request.app.state.queue_depth])
+    return Response(body, media_type=content_type)
 
 
 @router.get("/readyz", summary="Broker, store, database, models (and in-process worker) reachable")

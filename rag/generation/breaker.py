@@ -21,12 +21,23 @@ class CircuitBreaker:
     (half-open) → closed if it succeeds, open again if not. A Retry-After also holds the model
     back for that long, whatever the state."""
 
-    def __init__(self, *, failures: int, cooldown_s: float, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        failures: int,
+        cooldown_s: float,
+        clock: Clock,
+        on_change: Callable[[BreakerState], None] | None = None,
+    ) -> None:
+        """`on_change` is told every state the breaker enters, the first (closed) included."""
         self.failures = failures
         self.cooldown_s = cooldown_s
         self._clock = clock
         self._lock = threading.Lock()
+        self._on_change = on_change
         self.state = BreakerState.CLOSED
+        if on_change is not None:
+            on_change(self.state)
         self.consecutive = 0
         self._not_before = 0.0
         self._probing = False
@@ -41,7 +52,7 @@ class CircuitBreaker:
                     return "circuit_open", f"circuit open for another {wait:.1f} s"
                 return "retry_after", f"asked to wait another {wait:.1f} s (Retry-After)"
             if self.state is BreakerState.OPEN:
-                self.state = BreakerState.HALF_OPEN
+                self._move(BreakerState.HALF_OPEN)
             if self.state is BreakerState.HALF_OPEN:
                 if self._probing:
                     return "circuit_half_open", "circuit half-open: a probe is in flight"
@@ -50,7 +61,7 @@ class CircuitBreaker:
 
     def success(self) -> None:
         with self._lock:
-            self.state = BreakerState.CLOSED
+            self._move(BreakerState.CLOSED)
             self.consecutive = 0
             self._probing = False
 
@@ -61,9 +72,15 @@ class CircuitBreaker:
             if retry_after_s:
                 self._not_before = max(self._not_before, now + retry_after_s)
             if self.state is BreakerState.HALF_OPEN or self.consecutive >= self.failures:
-                self.state = BreakerState.OPEN
+                self._move(BreakerState.OPEN)
                 self._not_before = max(self._not_before, now + self.cooldown_s)
             self._probing = False
+
+    def _move(self, state: BreakerState) -> None:
+        if state is not self.state:
+            self.state = state
+            if self._on_change is not None:
+                self._on_change(state)
 
     def release(self) -> None:
         """The call ended without telling us anything about the model (e.g. it was cancelled)."""

@@ -34,10 +34,12 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, SecretStr
 
+from rag import metrics
 from rag.embedding import Embedder
 from rag.errors import (
     AllModelsFailed,
@@ -139,7 +141,10 @@ class Router:
         self._timer = timer
         self.breakers = {
             name: CircuitBreaker(
-                failures=breaker_failures, cooldown_s=breaker_cooldown_s, clock=clock
+                failures=breaker_failures,
+                cooldown_s=breaker_cooldown_s,
+                clock=clock,
+                on_change=partial(metrics.set_breaker, name),
             )
             for name in catalog.models
         }

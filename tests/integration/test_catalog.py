@@ -102,3 +102,15 @@ def test_metadata_types_are_learnt_and_widened_across_submissions(
     second.metadata = {"year": 2020.5}  # no new key, but a wider type
     jobs.submit("c", [second])
     assert catalog.metadata_fields("c") == {"year": "float", "team": "keyword"}
+
+
+def test_a_collection_of_another_embedder_is_refused_with_what_to_do(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    catalog.create_collection("old", "", 384)
+    catalog.embedding_model = "another-embedder"  # the service was upgraded to another model
+    with pytest.raises(ConflictError, match="test-model.*another-embedder.*new collection"):
+        catalog.metadata_fields("old")
+    with pytest.raises(ConflictError, match="embedded with test-model"):
+        Jobs(catalog).submit("old", [_file(tmp_path, "a.md", b"# A")])
+    catalog.delete_collection("old")  # what can still be done: delete it

@@ -57,3 +57,9 @@ def test_configured_secrets_in_tracebacks() -> None:
 def test_ordinary_text_is_untouched() -> None:
     text = "job 3f2a done: 12 chunks from handbook/hr/leave.md in 1.2 s"
     assert redact(text) == text
+
+
+def test_a_secret_overlapping_a_token_masks_both() -> None:
+    register_secret("xoxb-1")
+    line = _logged("token %s", VENDOR["slack"])
+    assert "abcdefghijkl" not in line and "234567890" not in line
