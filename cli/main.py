@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -112,9 +114,10 @@ def worker(
 ) -> None:
     """Run a separate worker for ingestion and chat answers (needs a Qdrant server: QDRANT_URL).
     A worker for one queue only: `-Q rag.chat` answers Slack, `-Q rag.ingest` ingests."""
-    from ingest.metrics import prepare_multiprocess
-
-    prepare_multiprocess()  # before anything imports prometheus_client
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Before anything imports prometheus_client: each pool process writes its values
+        # there, and the worker's /metrics sums them.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="rag-metrics-")
     from rag.config import get_settings
 
     settings = get_settings()

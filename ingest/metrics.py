@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Iterator
 
 from celery import Celery
@@ -32,15 +31,10 @@ class QueueDepth(Collector):
         yield family
 
 
-def prepare_multiprocess() -> None:
-    """Before the pool forks: each process writes its values where the scrape sums them."""
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="rag-metrics-")
-
-
 def serve_worker_metrics(app: Celery, queues: list[str], port: int) -> None:
     """GET /metrics on `port`, all interfaces (Prometheus scrapes from elsewhere): every pool
-    process's values, summed, and the queue depths. Call after `prepare_multiprocess`."""
+    process's values, summed, and the queue depths. PROMETHEUS_MULTIPROC_DIR must have been
+    set before anything imported prometheus_client (`rag worker` does it first thing)."""
     from celery.signals import worker_process_shutdown
     from prometheus_client import CollectorRegistry, multiprocess, start_http_server
 
