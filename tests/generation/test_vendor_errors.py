@@ -41,17 +41,18 @@ def vendor(request: pytest.FixtureRequest) -> Iterator[Vendor]:
     stub: StubServer = request.getfixturevalue(f"{name}_stub")
     stub.reset()
     generator: Adapter
-    # A short timeout so that a hanging server is a fast test.
+    # A short timeout so that a hanging server is a fast test (not so short that a busy
+    # machine turns a slow answer into a timeout).
     if name == "openai":
         generator = OpenAICompatGenerator(
-            OPENAI_MODEL, base_url=f"{stub.url}/v1", api_key="sk-test", timeout_s=0.5
+            OPENAI_MODEL, base_url=f"{stub.url}/v1", api_key="sk-test", timeout_s=2.0
         )
     elif name == "anthropic":
         generator = AnthropicGenerator(
-            ANTHROPIC_MODEL, base_url=stub.url, api_key="sk-ant-test", timeout_s=0.5
+            ANTHROPIC_MODEL, base_url=stub.url, api_key="sk-ant-test", timeout_s=2.0
         )
     else:
-        generator = GeminiGenerator(GEMINI_MODEL, base_url=stub.url, api_key="k", timeout_s=0.5)
+        generator = GeminiGenerator(GEMINI_MODEL, base_url=stub.url, api_key="k", timeout_s=2.0)
     yield Vendor(name, stub, generator)
     generator.close()
 
