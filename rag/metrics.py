@@ -1,10 +1,10 @@
 """Prometheus metrics: what the service does, how long it takes, and what it costs.
 
 The domain records here (answers, ingestion, breakers); `api` adds HTTP latency and `ingest`
-the queue depths, both read at scrape time. One process serves its own registry; a process
-that forks workers (`rag worker`, a prefork pool) sets PROMETHEUS_MULTIPROC_DIR before the
-fork and `exposition()` sums every child's values. The names are a contract: the Grafana
-dashboard in deploy/ queries them.
+the queue depths, both read at scrape time. One process serves its own registry; where
+processes fork (`rag worker`'s prefork pool) PROMETHEUS_MULTIPROC_DIR is set before the fork
+and the scrape sums every process's values (`exposition()` here, `ingest.metrics` on a
+worker). The names are a contract: the Grafana dashboard in deploy/ queries them.
 """
 
 from __future__ import annotations
