@@ -124,18 +124,21 @@ class Answerer:
 
     def _relay(self, prepared: _Prepared, events: EventStream) -> AnswerStream:
         gen_start = time.perf_counter()
+        span = tracing.start_span("generate", streamed=True)
         try:
             for event in events:
                 if isinstance(event, TextDelta):
                     yield AnswerDelta(event.text)
                 elif isinstance(event, Done):
                     generation = event.generation
+                    span.set_attribute("rag.model", generation.model)
                     answer = self._finish(prepared, generation, time.perf_counter() - gen_start)
                     yield AnswerDone(answer, revised=answer.answer != generation.text)
                     return
             raise GenerationError("the model's stream ended without a final generation")
         finally:
             events.close()
+            span.end()
 
     def _check_route(self, route: RouteRequest | None) -> None:
         """A bad model or policy name is refused even when no model would be needed."""

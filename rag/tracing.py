@@ -29,9 +29,22 @@ def span(
 ) -> Iterator[Span]:
     """A child of the current span, or of the remote one in `parent` (a task's carrier)."""
     context = propagate.extract(parent) if parent else None
-    values = {f"rag.{k}": v for k, v in attributes.items() if v is not None}
+    values = _attributes(attributes)
     with _tracer.start_as_current_span(name, context=context, kind=kind, attributes=values) as s:
         yield s
+
+
+def start_span(name: str, **attributes: str | int | float | bool | None) -> Span:
+    """A child of the current span that is not made current, for work spread over a
+    generator's resumptions (which may run in other contexts, e.g. a thread pool); the caller
+    ends it."""
+    return _tracer.start_span(name, attributes=_attributes(attributes))
+
+
+def _attributes(
+    attributes: Mapping[str, str | int | float | bool | None],
+) -> dict[str, str | int | float | bool]:
+    return {f"rag.{k}": v for k, v in attributes.items() if v is not None}
 
 
 def carrier() -> dict[str, str]:

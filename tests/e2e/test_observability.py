@@ -24,6 +24,7 @@ from tests.conftest import SAMPLES, make_settings
 from tests.e2e.test_api import wait_for_job
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+QUESTION = "What language is the Northwind fleet controller written in?"
 
 
 class _Ids(IdGenerator):
@@ -102,10 +103,7 @@ async def test_upload_and_question_are_measured_and_traced(
     assert response.status_code == 202, response.text
     job = await wait_for_job(client, response.json()["id"])
     assert job["status"] == "succeeded", job
-    question = {
-        "collection": "ops",
-        "question": "What language is the Northwind fleet controller written in?",
-    }
+    question = {"collection": "ops", "question": QUESTION}
     answered = await client.post("/v1/query", json=question, headers={"X-Request-ID": "q-42"})
     assert answered.status_code == 200 and answered.headers["x-request-id"] == "q-42"
     answer = answered.json()
@@ -167,3 +165,16 @@ async def test_unknown_paths_share_one_series(client: httpx.AsyncClient) -> None
     metrics = await scrape(client)
     assert value(metrics, "rag_http_request_duration_seconds_count", route="unmatched") >= 2
     assert not any("/nope" in dict(labels).get("route", "") for _, labels in metrics)
+
+
+async def test_a_streamed_answer_is_traced_too(
+    client: httpx.AsyncClient, spans: InMemorySpanExporter
+) -> None:
+    question = {"collection": "ops", "question": QUESTION, "stream": True}
+    streamed = await client.post("/v1/query", json=question, headers={"X-Request-ID": "s-1"})
+    assert streamed.status_code == 200 and "event: answer" in streamed.text
+    (query,) = [
+        s for s in named(spans, "POST /v1/query") if s.attributes["rag.request_id"] == "s-1"
+    ]
+    (generate,) = [s for s in named(spans, "generate") if query in ancestors(s, spans)]
+    assert generate.attributes["rag.streamed"] is True and generate.attributes["rag.model"]
