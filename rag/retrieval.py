@@ -17,7 +17,7 @@ from rag.config import Fusion, RetrievalMode, RetrievalSettings
 from rag.embedding import Embedder
 from rag.errors import InvalidInput
 from rag.filters import parse_filters
-from rag.models import ScoredChunk
+from rag.models import ScoredChunk, SparseVector
 from rag.reranking import Reranker
 from rag.sparse import Bm25Encoder
 from rag.stores import VectorStore
@@ -83,18 +83,60 @@ class Retriever:
     ) -> list[ScoredChunk]:
         """`access`: the caller's tokens (rag.access), applied inside the search so top-k is
         filled from readable chunks only; None = no restriction (admin, or auth off)."""
-        with tracing.span("retrieve", collection=collection), metrics.RETRIEVAL_DURATION.time():
-            return self._retrieve(collection, question, options or SearchOptions(), access)
+        return self._retrieve([collection], question, options or SearchOptions(), access)
+
+    def retrieve_many(
+        self,
+        collections: Sequence[str],
+        question: str,
+        options: SearchOptions | None = None,
+        *,
+        access: Sequence[str] | None = None,
+    ) -> list[ScoredChunk]:
+        """The best chunks over several collections, merged by their cosine similarity to the
+        question (one embedder serves every collection, so similarities compare)."""
+        return self._retrieve(collections, question, options or SearchOptions(), access)
 
     def _retrieve(
-        self, collection: str, question: str, o: SearchOptions, access: Sequence[str] | None
+        self,
+        collections: Sequence[str],
+        question: str,
+        o: SearchOptions,
+        access: Sequence[str] | None,
     ) -> list[ScoredChunk]:
-        d = self.defaults
-        top_k = o.top_k or d.top_k
+        top_k = o.top_k or self.defaults.top_k
         if not question.strip():
             raise InvalidInput("the question is empty")
-        if not 1 <= top_k <= d.max_top_k:
-            raise InvalidInput(f"top_k must be between 1 and {d.max_top_k} (retrieval.max_top_k)")
+        if not 1 <= top_k <= self.defaults.max_top_k:
+            raise InvalidInput(
+                f"top_k must be between 1 and {self.defaults.max_top_k} (retrieval.max_top_k)"
+            )
+        with (
+            tracing.span("retrieve", collection=",".join(collections)),
+            metrics.RETRIEVAL_DURATION.time(),
+        ):
+            # The question is embedded once, whatever the number of collections searched.
+            dense, sparse = self.embedder.embed_query(question), self.sparse.encode_query(question)
+            if len(collections) == 1:
+                return self._search(collections[0], question, dense, sparse, o, access)
+            hits = [
+                h for c in collections for h in self._search(c, question, dense, sparse, o, access)
+            ]
+            hits.sort(key=lambda h: h.similarity or 0.0, reverse=True)
+            return hits[:top_k]
+
+    def _search(
+        self,
+        collection: str,
+        question: str,
+        dense: list[float],
+        sparse: SparseVector,
+        o: SearchOptions,
+        access: Sequence[str] | None,
+    ) -> list[ScoredChunk]:
+        """One collection: filters, candidates, reranking, diversity, top-k."""
+        d = self.defaults
+        top_k = o.top_k or d.top_k
         fields = self.catalog.metadata_fields(collection)  # unknown collection → NotFoundError
         conditions = parse_filters(o.filters, fields)
         if access is not None:
@@ -104,11 +146,10 @@ class Retriever:
         diversify = bool(per_document) or mmr is not None
         rerank_n = self._rerank_depth(o)
         limit = top_k * CANDIDATE_FACTOR if diversify else top_k
-        dense = self.embedder.embed_query(question)
         hits = self.store.search(
             collection,
             dense=dense,
-            sparse=self.sparse.encode_query(question),
+            sparse=sparse,
             mode=o.mode or d.mode,
             limit=max(limit, rerank_n),
             filters=conditions,
@@ -122,22 +163,6 @@ class Retriever:
         if per_document:
             hits = cap_per_document(hits, per_document)
         return hits[:top_k]
-
-    def retrieve_many(
-        self,
-        collections: Sequence[str],
-        question: str,
-        options: SearchOptions | None = None,
-        *,
-        access: Sequence[str] | None = None,
-    ) -> list[ScoredChunk]:
-        """The best chunks over several collections, merged by their cosine similarity to the
-        question (one embedder serves every collection, so similarities compare)."""
-        if len(collections) == 1:
-            return self.retrieve(collections[0], question, options, access=access)
-        hits = [h for c in collections for h in self.retrieve(c, question, options, access=access)]
-        hits.sort(key=lambda h: h.similarity or 0.0, reverse=True)
-        return hits[: (options.top_k if options else None) or self.defaults.top_k]
 
     def _rerank_depth(self, options: SearchOptions) -> int:
         """How many candidates to rerank: 0 when reranking is off for this request."""
