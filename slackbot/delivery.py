@@ -79,9 +79,11 @@ def deliver(chat: Chat, client: WebClient, turn_id: str, response_url: str | Non
 
 def _header(turn: ChatTurn) -> str | None:
     """A slash command's answer starts its own thread, so it shows the question."""
-    if turn.thread == turn.reply:
-        return f"<@{turn.user}> asked: _{escape(turn.question)}_"
-    return None
+    return _asked(turn) if turn.thread == turn.reply else None
+
+
+def _asked(turn: ChatTurn) -> str:
+    return f"<@{turn.user}> asked: _{escape(turn.question)}_"
 
 
 def _placeholder(chat: Chat, client: WebClient, turn: ChatTurn) -> ChatTurn:
@@ -90,8 +92,7 @@ def _placeholder(chat: Chat, client: WebClient, turn: ChatTurn) -> ChatTurn:
         return turn
     message = notice(WORKING)
     if turn.thread is None:  # a slash command: the answer starts the thread
-        header = f"<@{turn.user}> asked: _{escape(turn.question)}_"
-        message = {"text": WORKING, "blocks": [section(header), *message["blocks"]]}
+        message = {"text": WORKING, "blocks": [section(_asked(turn)), *message["blocks"]]}
         reply = client.chat_postMessage(channel=turn.channel, **message)["ts"]
         chat.replied(turn.id, reply, thread=reply)
     else:
