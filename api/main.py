@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             runtime.store.ping()  # take the embedded store's lock now, with a clear error if held
             # Slack answers have their own queue, consumed beside ingestion's: an answer waits
             # at most for the document in hand (a separate `rag worker -Q` removes even that).
-            queues = [settings.worker.queue] + ([settings.slack.queue] if slack else [])
+            queues = settings.queues if slack else [settings.worker.queue]
             worker = InProcessWorker(
                 celery_app, queues=queues, concurrency=settings.worker.concurrency
             )
@@ -98,9 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         relay = Relay(dispatcher, interval_s=settings.worker.relay_interval_s)
         relay.start()
         app.state.runtime, app.state.dispatcher, app.state.worker = runtime, dispatcher, worker
-        app.state.queue_depth = QueueDepth(
-            celery_app, [settings.worker.queue, settings.slack.queue]
-        )
+        app.state.queue_depth = QueueDepth(celery_app, settings.queues)
         if slack is not None and settings.slack.socket_mode:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 

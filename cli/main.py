@@ -130,7 +130,7 @@ def worker(
     from ingest.celery_app import celery_app
     from ingest.metrics import serve_worker_metrics
 
-    names = split_list(queues) or [settings.worker.queue, settings.slack.queue]
+    names = split_list(queues) or settings.queues
     if settings.observability.worker_metrics_port:
         serve_worker_metrics(celery_app, names, settings.observability.worker_metrics_port)
     celery_app.worker_main(

@@ -348,6 +348,11 @@ class Settings(BaseSettings):
         return self.worker.embedded if self.worker.embedded is not None else self.embedded_store
 
     @property
+    def queues(self) -> list[str]:
+        """Every Celery queue we use: ingestion, then chat answers."""
+        return [self.worker.queue, self.slack.queue]
+
+    @property
     def qdrant_path(self) -> Path:
         return self.qdrant.path or self.data_dir / "qdrant"
 
