@@ -17,11 +17,11 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator
-from prometheus_client.parser import text_string_to_metric_families
 
 from api.main import create_app
 from tests.conftest import SAMPLES, make_settings
 from tests.e2e.test_api import wait_for_job
+from tests.prometheus import Samples, parse, value
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 QUESTION = "What language is the Northwind fleet controller written in?"
@@ -60,22 +60,10 @@ async def app(
         yield application
 
 
-async def scrape(client: httpx.AsyncClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+async def scrape(client: httpx.AsyncClient) -> Samples:
     response = await client.get("/metrics", headers={"Authorization": ""})
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/")
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(response.text)
-        for s in family.samples
-    }
-
-
-def value(
-    metrics: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
-) -> float:
-    """The sum over the series of `name` whose labels include `labels`."""
-    wanted = set(labels.items())
-    return sum(v for (n, ls), v in metrics.items() if n == name and wanted <= ls)
+    return parse(response.text)
 
 
 def ancestors(span: ReadableSpan, exporter: InMemorySpanExporter) -> list[ReadableSpan]:

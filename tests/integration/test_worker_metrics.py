@@ -9,9 +9,9 @@ import sys
 import time
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.serve import free_port
+from tests.prometheus import parse
 
 # A worker in miniature: metrics served by the parent, values recorded in forked children.
 WORKER = """
@@ -54,14 +54,10 @@ def test_the_pools_values_are_summed_and_queues_measured() -> None:
     finally:
         worker.kill()
         worker.wait()
-    samples = {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(body)
-        for s in family.samples
-    }
-    assert samples[("rag_ingest_chunks_total", ())] == 14  # two processes, 7 each
-    assert samples[("rag_ingest_documents_total", (("status", "done"),))] == 2
-    assert samples[("rag_queue_depth", (("queue", queue),))] == 0
+    samples = parse(body)
+    assert samples[("rag_ingest_chunks_total", frozenset())] == 14  # two processes, 7 each
+    assert samples[("rag_ingest_documents_total", frozenset({("status", "done")}))] == 2
+    assert samples[("rag_queue_depth", frozenset({("queue", queue)}))] == 0
 
 
 def test_the_cli_sets_the_multiprocess_folder_before_prometheus_is_imported() -> None:
