@@ -216,7 +216,11 @@ def answers(
     ],
     corpus: Annotated[
         Path,
-        typer.Option(exists=True, file_okay=False, help="Folder of the documents to ask about."),
+        typer.Option(
+            exists=True,
+            help="Folder of the documents to ask about, or a BEIR corpus.jsonl "
+            "(documents named by their _id).",
+        ),
     ],
     models: Annotated[
         str | None,
@@ -225,15 +229,30 @@ def answers(
     policies: Annotated[
         str | None, typer.Option(help="Comma-separated routing policies to compare.")
     ] = None,
+    oracle: Annotated[
+        bool,
+        typer.Option(
+            "--oracle",
+            help="Verify each reference answer as if a model wrote it: how often verification "
+            "keeps a correct answer.",
+        ),
+    ] = False,
+    max_docs: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="corpus.jsonl: the questions' documents plus the first N others only."
+        ),
+    ] = None,
     output: Output = None,
     data_dir: DataDir = None,
     mlflow: Mlflow = False,
 ) -> None:
     """Ingest a folder, ask every question through the full query path, score the answers:
-    with the default policy, or once per model / policy named."""
+    with the default policy, or once per model / policy named (with --oracle, verify the
+    reference answers instead of asking a model)."""
     from rag.errors import RagError
     from rag.evaluation.answers import evaluate_answers, load_qa, summary_rows, write_answer_report
-    from rag.evaluation.corpus import fresh_collection, index_folder
+    from rag.evaluation.corpus import fresh_collection, index_corpus
 
     started = time.perf_counter()
     name = dataset.stem
@@ -241,11 +260,13 @@ def answers(
         items = load_qa(dataset)
         with _scratch_runtime(data_dir) as runtime, _progress() as update:
             fresh_collection(runtime, "eval-answers", f"answer evaluation on {name}")
-            errors = index_folder(
+            errors = index_corpus(
                 runtime,
                 "eval-answers",
                 corpus,
-                lambda done, total: update("ingest", "indexing documents", done, total),
+                wanted={d for item in items for d in item.documents},
+                max_docs=max_docs,
+                progress=lambda done, total: update("ingest", "indexing documents", done, total),
             )
             for error in errors:
                 err.print(f"[yellow]skipped a document:[/yellow] {error}")
@@ -266,6 +287,7 @@ def answers(
                         dataset=name,
                         model=model,
                         policy=policy,
+                        oracle=oracle,
                         progress=on_progress,
                     )
                 )
@@ -278,3 +300,9 @@ def answers(
     except RagError as exc:
         fail(exc.message)
     console.print(f"wrote {paths[1]} and {paths[0]} · {time.perf_counter() - started:.0f} s total")
+
+
+# Registered last: the command's module reads this one's helpers when it runs.
+from cli.eval_grounding import grounding  # noqa: E402
+
+eval_app.command("grounding")(grounding)

@@ -1,8 +1,9 @@
 """Question → grounded answer with citations, or an honest "the documents don't say".
 
 Grounding does not rest on the model's good will: we abstain without calling a model when no
-passage is similar enough to the question, and every sentence the model returns must be
-supported by a passage we sent (checked by `rag.grounding`) to survive into the answer.
+passage is similar enough to the question, and every claim the model makes must be supported by
+a passage we sent (checked by `rag.verification`, with the verifier the policy chooses) to
+survive into the answer.
 """
 
 from __future__ import annotations
@@ -13,21 +14,33 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag import metrics, tracing
-from rag.embedding import Embedder
 from rag.errors import GenerationError, InvalidInput
 from rag.generation import Done, EventStream, Generator, TextDelta
 from rag.generation.router import Router, RouteRequest
-from rag.grounding import attribute, model_markers
-from rag.models import Answer, Generation, GroundedPrompt, Passage, ScoredChunk, Timings
+from rag.models import (
+    Answer,
+    Generation,
+    GroundedPrompt,
+    Passage,
+    ScoredChunk,
+    Timings,
+    Verification,
+)
 from rag.retrieval import Retriever, SearchOptions
+from rag.verification.check import check
+from rag.verification.select import Verifiers
+from rag.verification.text import model_markers
 
 NOT_FOUND = "The documents do not answer this question."
 DEGRADED_REASON = "no model could answer: the extractive fallback quoted the passages"
+NO_RELEVANT_REASON = "no passage is relevant enough to the question"
+GIVEN_MODEL = "given"
+"""The model recorded on an answer that was written elsewhere and only verified here."""
 
 
 @dataclass(frozen=True, slots=True)
 class AnswerDelta:
-    """Raw model text as it is written, before the grounding check."""
+    """Raw model text as it is written, before verification."""
 
     text: str
 
@@ -35,7 +48,7 @@ class AnswerDelta:
 @dataclass(frozen=True, slots=True)
 class AnswerDone:
     """The checked answer. `revised` is true when it differs from the streamed text, because
-    unsupported sentences were dropped or the answer became "not found"."""
+    unsupported claims were dropped or the answer became "not found"."""
 
     answer: Answer
     revised: bool
@@ -51,6 +64,7 @@ class _Prepared:
     retrieval_ms: float
     relevant: list[ScoredChunk]
     prompt: GroundedPrompt
+    route: RouteRequest | None
 
 
 class Answerer:
@@ -58,17 +72,15 @@ class Answerer:
         self,
         retriever: Retriever,
         generator: Generator,
-        embedder: Embedder,
+        verifiers: Verifiers,
         *,
         min_similarity: float,
-        support_threshold: float,
         max_tokens: int,
     ):
         self.retriever = retriever
         self.generator = generator
-        self.embedder = embedder
+        self.verifiers = verifiers
         self.min_similarity = min_similarity
-        self.support_threshold = support_threshold
         self.max_tokens = max_tokens
 
     def answer(
@@ -84,7 +96,7 @@ class Answerer:
         (see rag.generation.router); None = the default. `access`: the caller's access tokens
         (rag.access); None = every document."""
         self._check_route(route)
-        prepared = self._prepare(collection, question, options, access)
+        prepared = self._prepare(collection, question, options, access, route)
         if isinstance(prepared, Answer):
             return prepared
         gen_start = time.perf_counter()
@@ -110,7 +122,7 @@ class Answerer:
         then returns the events: `AnswerDelta`s, then one `AnswerDone`. An error after the first
         delta is raised from the iterator; closing it closes the model's stream."""
         self._check_route(route)
-        prepared = self._prepare(collection, question, options, access)
+        prepared = self._prepare(collection, question, options, access, route)
         if isinstance(prepared, Answer):
             return _only(prepared)
         if isinstance(self.generator, Router):
@@ -121,6 +133,39 @@ class Answerer:
             self._no_routing(route)
             events = self.generator.stream(prepared.prompt)
         return self._relay(prepared, events)
+
+    def passages(
+        self,
+        collection: str | Sequence[str],
+        question: str,
+        options: SearchOptions | None = None,
+        access: Sequence[str] | None = None,
+    ) -> list[ScoredChunk]:
+        """What a model is shown for `question`: the hits similar enough to it, best first."""
+        collections = [collection] if isinstance(collection, str) else list(collection)
+        hits = self.retriever.retrieve_many(collections, question, options, access=access)
+        return [h for h in hits if (h.similarity or 0.0) >= self.min_similarity]
+
+    def verify(
+        self,
+        question: str,
+        answer_text: str,
+        passages: list[ScoredChunk],
+        *,
+        route: RouteRequest | None = None,
+        model: str = GIVEN_MODEL,
+    ) -> Answer:
+        """Check an answer written elsewhere (a reference answer, another system's) against
+        `passages` exactly as if a model had written it: `rag eval answers --oracle`."""
+        if not passages:
+            return _abstain(question, NO_RELEVANT_REASON, time.perf_counter(), 0.0)
+        prompt = GroundedPrompt(
+            question=question,
+            passages=[_passage(i, hit) for i, hit in enumerate(passages, start=1)],
+            max_tokens=self.max_tokens,
+        )
+        prepared = _Prepared(time.perf_counter(), 0.0, passages, prompt, route)
+        return self._finish(prepared, Generation(text=answer_text, model=model), 0.0)
 
     def _relay(self, prepared: _Prepared, events: EventStream) -> AnswerStream:
         gen_start = time.perf_counter()
@@ -158,16 +203,13 @@ class Answerer:
         question: str,
         options: SearchOptions | None,
         access: Sequence[str] | None,
+        route: RouteRequest | None,
     ) -> _Prepared | Answer:
         start = time.perf_counter()
-        collections = [collection] if isinstance(collection, str) else list(collection)
-        hits = self.retriever.retrieve_many(collections, question, options, access=access)
+        relevant = self.passages(collection, question, options, access)
         retrieval_ms = (time.perf_counter() - start) * 1000
-        relevant = [h for h in hits if (h.similarity or 0.0) >= self.min_similarity]
         if not relevant:
-            answer = _abstain(
-                question, "no passage is relevant enough to the question", start, retrieval_ms
-            )
+            answer = _abstain(question, NO_RELEVANT_REASON, start, retrieval_ms)
             metrics.observe_answer(answer)
             return answer
         prompt = GroundedPrompt(
@@ -175,26 +217,28 @@ class Answerer:
             passages=[_passage(i, hit) for i, hit in enumerate(relevant, start=1)],
             max_tokens=self.max_tokens,
         )
-        return _Prepared(start, retrieval_ms, relevant, prompt)
+        return _Prepared(start, retrieval_ms, relevant, prompt, route)
 
     def _finish(self, prepared: _Prepared, generation: Generation, generation_s: float) -> Answer:
         question = prepared.prompt.question
-        grounding = attribute(
-            generation.text,
-            prepared.relevant,
-            self.embedder,
-            threshold=self.support_threshold,
-            question=question,
-        )
-        reason = grounding.reason
+        choice = self.verifiers.choose(prepared.route, generation.route)
+        verify_start = time.perf_counter()
+        with tracing.span("verify") as span:
+            checked = check(generation.text, prepared.relevant, choice.verifier, question)
+            span.set_attribute("rag.verifier", checked.verifier)
+        verification_ms = (time.perf_counter() - verify_start) * 1000
+        reason = checked.reason
         if reason is None and generation.route is not None and generation.route.degraded:
             reason = DEGRADED_REASON
+        route = generation.route
+        if route is not None:
+            route = route.model_copy(update={"verifier": checked.verifier})
         valid, invented = model_markers(generation.text, len(prepared.relevant))
         answer = Answer(
             question=question,
-            answer=grounding.answer if grounding.answerable else NOT_FOUND,
-            answerable=grounding.answerable,
-            citations=grounding.citations if grounding.answerable else [],
+            answer=checked.answer if checked.answerable else NOT_FOUND,
+            answerable=checked.answerable,
+            citations=checked.citations,
             model=generation.model,
             model_cited=bool(valid),
             invented_markers=invented,
@@ -206,9 +250,18 @@ class Answerer:
             timings=Timings(
                 retrieval_ms=prepared.retrieval_ms,
                 generation_ms=generation_s * 1000,
+                verification_ms=verification_ms,
                 total_ms=(time.perf_counter() - prepared.start) * 1000,
             ),
-            route=generation.route,
+            route=route,
+            verification=Verification(
+                verifier=checked.verifier,
+                requested=choice.requested,
+                fallback=choice.fallback or checked.fallback,
+                claims=checked.claims,
+                latency_ms=round(verification_ms, 2),
+            ),
+            unsupported=checked.unsupported,
         )
         metrics.observe_answer(answer)
         return answer

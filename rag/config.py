@@ -70,7 +70,14 @@ class GeneratorSettings(BaseModel):
     breaker_cooldown_s: float = Field(
         default=30.0, gt=0, description="How long an open breaker waits before one probe."
     )
-    model_path: Path | None = Field(default=None, description="GGUF file; unset = packaged Gemma.")
+    model_path: Path | None = Field(
+        default=None, description="GGUF file; unset = the packaged model (`packaged`)."
+    )
+    packaged: str | None = Field(
+        default=None,
+        description="Packaged GGUF used as `local` (gemma-3-270m, qwen2.5-coder-1.5b, "
+        "qwen2.5-coder-0.5b); unset = gemma-3-270m. Not with model_path.",
+    )
     model_id: str | None = Field(default=None, description="Pinned name recorded on answers.")
     context_window: int = 2048
     max_tokens: int = 96
@@ -105,8 +112,23 @@ class RetrievalSettings(BaseModel):
         default=0.25,
         description="Below this cosine similarity of the best passage, abstain without a model.",
     )
-    support_threshold: float = Field(
-        default=0.45, description="How well an answer sentence must match a passage to cite it."
+
+
+class VerificationSettings(BaseModel):
+    """How answers are checked claim by claim (rag.verification)."""
+
+    verifier: str = Field(
+        default="deterministic",
+        description="deterministic, a catalog model name, or self (the model that answered); "
+        "a routing policy's `verifier` overrides it.",
+    )
+    model_file: Path | None = Field(
+        default=None,
+        description="The deterministic verifier's fitted model (JSON from `rag eval grounding "
+        "--fit`); unset = the one shipped with the service.",
+    )
+    timeout_s: float = Field(
+        default=60.0, gt=0, description="An LLM verifier slower than this falls back."
     )
 
 
@@ -298,6 +320,7 @@ class Settings(BaseSettings):
     chunking: ChunkingSettings = ChunkingSettings()
     generator: GeneratorSettings = GeneratorSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
+    verification: VerificationSettings = VerificationSettings()
     worker: WorkerSettings = WorkerSettings()
     ingest: IngestSettings = IngestSettings()
     api: ApiSettings = ApiSettings()

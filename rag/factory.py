@@ -38,6 +38,9 @@ from rag.sparse import Bm25Encoder
 from rag.stores import VectorStore
 from rag.stores.qdrant import QdrantStore
 from rag.stores.qdrant_edge import QdrantEdgeStore
+from rag.verification.deterministic import DeterministicVerifier
+from rag.verification.model import load_model
+from rag.verification.select import Verifiers
 
 
 def build_embedder(settings: Settings) -> SentenceTransformerEmbedder:
@@ -184,14 +187,22 @@ class Runtime:
         )
 
     @cached_property
+    def verifiers(self) -> Verifiers:
+        v = self.settings.verification
+        return Verifiers(
+            DeterministicVerifier(self.embedder, load_model(v.model_file)),
+            router=self.router,
+            default=v.verifier,
+            timeout_s=v.timeout_s,
+        )
+
+    @cached_property
     def answerer(self) -> Answerer:
-        r = self.settings.retrieval
         return Answerer(
             self.retriever,
             self.generator,
-            self.embedder,
-            min_similarity=r.min_similarity,
-            support_threshold=r.support_threshold,
+            self.verifiers,
+            min_similarity=self.settings.retrieval.min_similarity,
             max_tokens=self.settings.generator.max_tokens,
         )
 

@@ -51,6 +51,11 @@ ANSWERS = Counter(
     "Answers a model wrote, by model and why the first choice did not ('none' when it did).",
     ["model", "fallback_reason"],
 )
+CLAIMS = Counter(
+    "rag_verified_claims",
+    "Claims of model answers by verdict (supported, contradicted, not_found), model and verifier.",
+    ["model", "verifier", "label"],
+)
 ABSTENTIONS = Counter(
     "rag_abstentions", "Questions answered 'the documents do not say'.", ["reason"]
 )
@@ -89,6 +94,10 @@ def observe_answer(answer: Answer) -> None:
         COST.labels(model).inc(route.cost_usd)
     fallback = route.fallbacks[0].error if route is not None and route.fallbacks else "none"
     ANSWERS.labels(model, fallback).inc()
+    if answer.verification is not None:
+        verifier = answer.verification.verifier.split("@")[0]
+        for claim in answer.verification.claims:
+            CLAIMS.labels(model, verifier, claim.label.value).inc()
     if not answer.answerable:
         ABSTENTIONS.labels("not_supported").inc()
 

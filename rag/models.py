@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -79,6 +79,49 @@ class Citation(BaseModel):
     score: float
 
 
+class ClaimLabel(StrEnum):
+    SUPPORTED = "supported"
+    CONTRADICTED = "contradicted"
+    NOT_FOUND = "not_found"
+
+
+class EvidenceSpan(BaseModel):
+    """Where a claim was checked: one sentence of a passage, or two adjacent ones."""
+
+    passage: int = Field(description="The passage's [n] as it was shown to the model.")
+    chunk_id: str
+    start: int = Field(description="Character offset of the span in the chunk's text.")
+    end: int
+    text: str
+
+
+class CheckedClaim(BaseModel):
+    """One claim of the model's answer and what verification found."""
+
+    text: str
+    label: ClaimLabel
+    score: float = Field(description="How likely the passages support it, 0..1.")
+    citations: list[int] = Field(
+        default_factory=list, description="The answer's citation markers backing it."
+    )
+    evidence: list[EvidenceSpan] = Field(default_factory=list)
+    note: str | None = Field(
+        default=None, description="Why it was not checked (not a claim), if so."
+    )
+
+
+class Verification(BaseModel):
+    """Which verifier judged the answer, and its verdict on every claim."""
+
+    verifier: str = Field(description="What decided: 'deterministic@<version>' or 'llm:<model>'.")
+    requested: str = Field(description="What the policy asked for.")
+    fallback: str | None = Field(
+        default=None, description="Why the requested verifier did not decide, if it did not."
+    )
+    claims: list[CheckedClaim] = Field(default_factory=list)
+    latency_ms: float = 0.0
+
+
 class Passage(BaseModel):
     """A retrieved chunk as shown to a model, numbered from 1."""
 
@@ -94,6 +137,10 @@ class GroundedPrompt(BaseModel):
     question: str
     passages: list[Passage]
     max_tokens: int = 128
+    task: Literal["answer", "verify"] = Field(
+        default="answer", description="verify: judge `claims` against the passages (JSON)."
+    )
+    claims: list[str] = Field(default_factory=list, description="verify: the claims to judge.")
 
 
 class Attempt(BaseModel):
@@ -119,6 +166,7 @@ class Route(BaseModel):
     cost_usd: float = Field(default=0.0, description="Prompt and completion tokens × prices.")
     ttft_ms: float | None = Field(default=None, description="Time to the first token.")
     latency_ms: float = 0.0
+    verifier: str | None = Field(default=None, description="Who checked the answer's claims.")
 
 
 class Generation(BaseModel):
@@ -133,6 +181,7 @@ class Generation(BaseModel):
 class Timings(BaseModel):
     retrieval_ms: float
     generation_ms: float = 0.0
+    verification_ms: float = 0.0
     total_ms: float
 
 
@@ -157,6 +206,13 @@ class Answer(BaseModel):
     usage: dict[str, int] = Field(default_factory=dict)
     timings: Timings
     route: Route | None = Field(default=None, description="Model routing, when a model answered.")
+    verification: Verification | None = Field(
+        default=None, description="Claim-level verification, when a model answered."
+    )
+    unsupported: list[CheckedClaim] = Field(
+        default_factory=list,
+        description="Claims dropped from the answer, with their label (contradicted, not_found).",
+    )
 
 
 class SparseVector(BaseModel):

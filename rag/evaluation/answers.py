@@ -15,6 +15,12 @@ citation precision is judged by. Scores, per generator:
 - abstention: how often the service says "not in the documents" on unanswerable questions
   (it should) and on answerable ones (it should not);
 - latency, tokens and cost per answer.
+
+With `oracle`, no model runs: each reference answer is verified as if a model had written it,
+against the passages retrieved for its question. That measures verification itself: how often
+a correct answer is kept, overall and where retrieval found its evidence (the item's
+`evidence` sentences, or else its reference: at least `EVIDENCE_FOUND` of their content words in
+the retrieved passages).
 """
 
 from __future__ import annotations
@@ -33,10 +39,17 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from rag.errors import InvalidInput
 from rag.evaluation.report import write_report
 from rag.evaluation.stats import LatencyStats, latency_stats
-from rag.models import Answer
+from rag.evaluation.wrong import CONTRADICT, NEI, Perturbed, names_in, perturb
+from rag.models import Answer, ScoredChunk
+from rag.verification.text import content_terms, split_sentences
 
 if TYPE_CHECKING:
     from rag.answering import Answerer
+
+
+WRONG_KINDS = ("number", "name", "other")
+EVIDENCE_FOUND = 0.6
+"""Share of the evidence's content words the passages must hold for it to count as retrieved."""
 
 
 class QAItem(BaseModel):
@@ -44,6 +57,9 @@ class QAItem(BaseModel):
     answer: list[str] = Field(default_factory=list, description="Reference answers.")
     answerable: bool | None = None
     documents: list[str] = Field(default_factory=list, description="Supporting sources.")
+    evidence: list[str] = Field(
+        default_factory=list, description="The sentences of the documents that hold the answer."
+    )
 
     @field_validator("answer", mode="before")
     @classmethod
@@ -69,6 +85,17 @@ class AnswerRecord(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float
+    evidence_retrieved: bool | None = Field(
+        default=None, description="Whether the passages held the answer's evidence (oracle)."
+    )
+    claims: dict[str, int] = Field(
+        default_factory=dict, description="The answer's claims by verification label."
+    )
+    wrong_kept: dict[str, bool] = Field(
+        default_factory=dict,
+        description="Oracle: whether each wrong answer made from the reference (number, name, "
+        "other) was kept.",
+    )
 
 
 class AnswerReport(BaseModel):
@@ -136,29 +163,78 @@ def evaluate_answers(
     dataset: str,
     model: str | None = None,
     policy: str | None = None,
+    oracle: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> AnswerReport:
     """Ask every question through `answerer` (routed to `model` or `policy` when given; the
-    default policy otherwise) and score the answers."""
+    default policy otherwise) and score the answers. With `oracle`, verify each reference
+    answer instead of asking a model (questions without one are left out)."""
     from rag.generation.router import RouteRequest
 
     route = RouteRequest(model=model, policy=policy) if model or policy else None
+    if oracle:
+        items = [item for item in items if item.answer]
+    names = names_in([a for item in items for a in item.answer])
     records = []
     for done, item in enumerate(items, start=1):
         started = time.perf_counter()
-        answer = answerer.answer(collection, item.question, route=route)
+        extra: dict[str, Any] = {}
+        if oracle:
+            passages = answerer.passages(collection, item.question)
+            answer = answerer.verify(item.question, item.answer[0], passages, route=route)
+            extra["evidence_retrieved"] = evidence_found(item, passages)
+            extra["wrong_kept"] = {
+                kind: wrong.inserted in answerer.verify(item.question, wrong.text, passages).answer
+                for kind, wrong in wrong_answers(item, items, passages, names, seed=done).items()
+            }
+        else:
+            answer = answerer.answer(collection, item.question, route=route)
         latency = (time.perf_counter() - started) * 1000
-        records.append(_record(item, answer, latency))
+        records.append(_record(item, answer, latency).model_copy(update=extra))
         if progress:
             progress(done, len(items))
+    generator = model or (f"policy {policy}" if policy else answerer.generator.model_id)
     return AnswerReport(
         dataset=dataset,
-        generator=model or (f"policy {policy}" if policy else answerer.generator.model_id),
+        generator=f"oracle ({generator})" if oracle else generator,
         questions=len(records),
         metrics=summarize(records),
         latency=latency_stats([r.latency_ms for r in records]),
         records=records,
     )
+
+
+def wrong_answers(
+    item: QAItem,
+    items: Sequence[QAItem],
+    passages: Sequence[ScoredChunk],
+    names: Sequence[str],
+    seed: int,
+) -> dict[str, Perturbed]:
+    """Wrong answers made from the reference, which verification should drop: one number
+    changed, one name swapped for a name the passages lack, and the reference answer of the
+    next question about other documents. Each is *kept* when the changed part (`inserted`)
+    survives into the checked answer."""
+    text = " ".join(p.chunk.text for p in passages)
+    made = {
+        ("number" if wrong.label == CONTRADICT else "name"): wrong
+        for wrong in perturb(item.answer[0], text, names, seed)
+    }
+    at = items.index(item)
+    others = [*items[at + 1 :], *items[:at]]
+    other = next((o for o in others if not set(o.documents) & set(item.documents)), None)
+    if other is not None:
+        answer = other.answer[0]
+        made["other"] = Perturbed(answer, NEI, split_sentences(answer)[0])
+    return made
+
+
+def evidence_found(item: QAItem, passages: Sequence[ScoredChunk]) -> bool:
+    """The passages hold at least EVIDENCE_FOUND of the evidence's (else the reference's)
+    content words."""
+    wanted = set(content_terms(" ".join(item.evidence or item.answer)))
+    held = set(content_terms(" ".join(p.chunk.text for p in passages)))
+    return bool(wanted) and len(wanted & held) / len(wanted) >= EVIDENCE_FOUND
 
 
 def _record(item: QAItem, answer: Answer, latency_ms: float) -> AnswerRecord:
@@ -183,6 +259,9 @@ def _record(item: QAItem, answer: Answer, latency_ms: float) -> AnswerRecord:
         prompt_tokens=answer.usage.get("prompt_tokens", 0),
         completion_tokens=answer.usage.get("completion_tokens", 0),
         cost_usd=answer.route.cost_usd if answer.route else 0.0,
+        claims=dict(Counter(c.label.value for c in answer.verification.claims))
+        if answer.verification
+        else {},
     )
 
 
@@ -204,6 +283,18 @@ def summarize(records: Sequence[AnswerRecord]) -> dict[str, float | None]:
         ),
         "abstention_on_unanswerable": _mean([float(not r.answerable) for r in unanswerable]),
         "false_abstention": _mean([float(not r.answerable) for r in answerable]),
+        "kept_when_evidence_retrieved": _mean(
+            [float(r.answerable) for r in answerable if r.evidence_retrieved]
+        ),
+        "evidence_retrieved": _mean(
+            [float(r.evidence_retrieved) for r in answerable if r.evidence_retrieved is not None]
+        ),
+        **{
+            f"wrong_kept_{kind}": _mean(
+                [float(r.wrong_kept[kind]) for r in records if kind in r.wrong_kept]
+            )
+            for kind in WRONG_KINDS
+        },
         "prompt_tokens": _mean([float(r.prompt_tokens) for r in records]),
         "completion_tokens": _mean([float(r.completion_tokens) for r in records]),
         "cost_usd": _mean([r.cost_usd for r in records]),
@@ -225,6 +316,9 @@ def summary_rows(reports: Sequence[AnswerReport]) -> tuple[list[str], list[list[
         "citation precision",
         "abstains when unanswerable",
         "false abstention",
+        "evidence retrieved",
+        "kept where retrieved",
+        "wrong kept (number/name/other)",
         "p50 ms",
         "tokens in/out",
         "cost $",
@@ -241,6 +335,9 @@ def summary_rows(reports: Sequence[AnswerReport]) -> tuple[list[str], list[list[
                 _cell(m["citation_precision"]),
                 _cell(m["abstention_on_unanswerable"]),
                 _cell(m["false_abstention"]),
+                _cell(m["evidence_retrieved"]),
+                _cell(m["kept_when_evidence_retrieved"]),
+                "/".join(_cell(m[f"wrong_kept_{kind}"], 2) for kind in WRONG_KINDS),
                 f"{r.latency.p50_ms:.0f}",
                 tokens,
                 _cell(m["cost_usd"], 5),

@@ -72,6 +72,14 @@ def load_qrels(path: Path) -> dict[str, dict[str, int]]:
     return qrels
 
 
+def load_corpus(path: Path) -> list[CorpusDoc]:
+    """A corpus.jsonl on its own (what `rag eval answers --corpus` takes besides a folder)."""
+    return [
+        CorpusDoc(id=str(d["_id"]), title=str(d.get("title") or ""), text=str(d.get("text") or ""))
+        for d in _jsonl(path)
+    ]
+
+
 def load_beir(directory: Path, *, split: str = "test") -> BeirDataset:
     qrels = load_qrels(directory / "qrels" / f"{split}.tsv")
     queries = {
@@ -79,10 +87,7 @@ def load_beir(directory: Path, *, split: str = "test") -> BeirDataset:
         for q in _jsonl(directory / "queries.jsonl")
         if str(q["_id"]) in qrels
     }
-    corpus = [
-        CorpusDoc(id=str(d["_id"]), title=str(d.get("title") or ""), text=str(d.get("text") or ""))
-        for d in _jsonl(directory / "corpus.jsonl")
-    ]
+    corpus = load_corpus(directory / "corpus.jsonl")
     if not queries:
         raise InvalidInput(f"no query in {directory / 'queries.jsonl'} has qrels in split {split}")
     return BeirDataset(

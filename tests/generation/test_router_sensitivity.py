@@ -1,6 +1,6 @@
-"""Property: whatever the catalog, policy and failures, a private request never reaches a model
-that is not self-hosted. Real adapters send real requests to stub servers; "reached" is what the
-closed vendors' stubs received."""
+"""Property: whatever the catalog, policy, verifier and failures, a private request never reaches
+a model that is not self-hosted, neither to answer it nor to verify the answer. Real adapters
+send real requests to stub servers; "reached" is what the closed vendors' stubs received."""
 
 from __future__ import annotations
 
@@ -12,11 +12,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
+from rag.embedding.sentence_transformers import SentenceTransformerEmbedder
 from rag.errors import AllModelsFailed, GenerationError, PolicyUnsatisfiable
 from rag.generation import Done, collect
 from rag.generation.catalog import parse_catalog, resolve_secrets
 from rag.generation.router import Router, RouteRequest
+from rag.verification.check import check
+from rag.verification.deterministic import DeterministicVerifier
+from rag.verification.select import Verifiers
 from tests.generation.conftest import ANTHROPIC_MODEL, GEMINI_MODEL, OPENAI_MODEL, PROMPT
+from tests.passages import as_hits
 from tests.stubs.openai_stub import OpenAIVendor
 from tests.stubs.server import Reply, StubServer
 
@@ -29,6 +34,11 @@ REPLIES = {
     "401": Reply("status", status=401),
     "malformed": Reply("malformed"),
 }
+
+
+@pytest.fixture(scope="module")
+def deterministic() -> DeterministicVerifier:
+    return DeterministicVerifier(SentenceTransformerEmbedder())
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +100,7 @@ scenario = st.fixed_dictionaries(
         "max_cost_usd": st.none() | st.floats(0, 0.01),
         "stream": st.booleans(),
         "requests": st.integers(1, 3),
+        "verifier": st.sampled_from(["deterministic", "self", *SELF_HOSTED, *CLOSED]),
     }
 )
 
@@ -102,6 +113,7 @@ def test_private_requests_never_reach_a_model_that_is_not_self_hosted(
     openai_stub: StubServer,
     anthropic_stub: StubServer,
     gemini_stub: StubServer,
+    deterministic: DeterministicVerifier,
 ) -> None:
     closed = {"gpt": openai_stub, "claude": anthropic_stub, "gemini": gemini_stub}
     for stub in [*self_hosted_stubs.values(), *closed.values()]:
@@ -112,6 +124,8 @@ def test_private_requests_never_reach_a_model_that_is_not_self_hosted(
     policy: dict[str, Any] = {"sensitivity": "private", "max_cost_usd": case["max_cost_usd"]}
     if order:
         policy["models"] = order
+    if case["verifier"] in ("deterministic", "self") or case["verifier"] in models:
+        policy["verifier"] = case["verifier"]
     catalog = parse_catalog(
         {
             "models": models,
@@ -121,6 +135,7 @@ def test_private_requests_never_reach_a_model_that_is_not_self_hosted(
         }
     )
     router = Router(catalog, api_keys=resolve_secrets(catalog, lambda _: SecretStr("k")))
+    verifiers = Verifiers(deterministic, router=router, timeout_s=2)
     for name, replies in case["failures"].items():
         if name in models:
             self_hosted_stubs[name].reply(*(REPLIES[r] for r in replies))
@@ -140,5 +155,7 @@ def test_private_requests_never_reach_a_model_that_is_not_self_hosted(
             continue
         assert generation.route is not None
         assert catalog.models[generation.route.model].is_self_hosted
+        choice = verifiers.choose(request, generation.route)
+        check(generation.text, as_hits(PROMPT.passages), choice.verifier, PROMPT.question)
     for name, stub in closed.items():
         assert stub.requests == [], f"{name} saw a private request"

@@ -1,4 +1,4 @@
-"""`rag eval answers` end to end: real parsing, embedding, Qdrant, the local LLM, grounding."""
+"""`rag eval answers` end to end: real parsing, embedding, Qdrant, the local LLM, verification."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The llama.cpp generator on the real packaged Gemma 3 270M model, checked by our grounding."""
+"""The llama.cpp generator on the real packaged Gemma 3 270M model, checked by our verification."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import pytest
 from rag.embedding.sentence_transformers import SentenceTransformerEmbedder
 from rag.errors import BackendUnavailable, InvalidInput
 from rag.generation.llama_cpp import LlamaCppGenerator
-from rag.grounding import attribute
 from rag.models import GroundedPrompt, Passage
+from rag.verification.check import check
+from rag.verification.deterministic import DeterministicVerifier
 from tests.passages import BACKUPS, EIFFEL, FLEET, as_hits
 
 pytestmark = pytest.mark.slow
@@ -62,22 +63,22 @@ def test_instructions_inside_a_passage_do_not_take_over(generator: LlamaCppGener
     assert "HACKED" not in result.text
 
 
-def test_its_answers_pass_or_fail_our_grounding_check(generator: LlamaCppGenerator) -> None:
-    embedder = SentenceTransformerEmbedder()
+def test_its_answers_pass_or_fail_verification(generator: LlamaCppGenerator) -> None:
+    verifier = DeterministicVerifier(SentenceTransformerEmbedder())
     passages = [EIFFEL, BACKUPS, FLEET]
     hits = as_hits(passages)
     renumbered = [p.model_copy(update={"marker": i}) for i, p in enumerate(passages, start=1)]
 
     question = "When was the Eiffel Tower completed?"
     answer = generator.generate(GroundedPrompt(question=question, passages=renumbered))
-    grounded = attribute(answer.text, hits, embedder, threshold=0.5, question=question)
+    grounded = check(answer.text, hits, verifier, question)
     assert "1889" in grounded.answer
     assert [c.document_id for c in grounded.citations] == ["doc-2"]
 
     # The passages do not say; whatever the model makes up must not survive the check.
     question = "Who is the chief executive of the company?"
     answer = generator.generate(GroundedPrompt(question=question, passages=renumbered))
-    grounded = attribute(answer.text, hits, embedder, threshold=0.5, question=question)
+    grounded = check(answer.text, hits, verifier, question)
     assert not grounded.answerable, (answer.text, grounded)
 
 

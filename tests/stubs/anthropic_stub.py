@@ -97,9 +97,9 @@ class AnthropicVendor:
                 "created_at": "2024-10-22T00:00:00Z",
             }
         message = self._message(request, stub)
-        message["content"] = [{"type": "text", "text": stub.answer_text}]
+        message["content"] = [{"type": "text", "text": request.text}]
         message["stop_reason"] = "end_turn"
-        message["usage"]["output_tokens"] = count_words(stub.answer_text)
+        message["usage"]["output_tokens"] = count_words(request.text)
         return message
 
     def events(

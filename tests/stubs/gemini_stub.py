@@ -110,7 +110,7 @@ class GeminiVendor:
                 "outputTokenLimit": 8192,
                 "supportedGenerationMethods": ["generateContent", "countTokens"],
             }
-        text = stub.answer_text
+        text = request.text
         return self._response(request, stub, text, "STOP", count_words(text))
 
     def events(

@@ -96,7 +96,7 @@ class OpenAIVendor:
         if route.name == "models":
             model = {"id": stub.model, "object": "model", "created": 0, "owned_by": "stub"}
             return {"object": "list", "data": [model]}
-        text = stub.answer_text
+        text = request.text
         if route.name == "chat":
             message = {"role": "assistant", "content": text, "refusal": None}
             choice: dict[str, Any] = {"index": 0, "message": message}

@@ -39,6 +39,8 @@ class Reply:
     retry_after: str | None = None
     error_type: str | None = None
     message: str = "stub error"
+    text: str | None = None
+    """What this one reply says instead of the stub's `answer_text`."""
 
 
 @dataclass
@@ -48,6 +50,8 @@ class Recorded:
     query: dict[str, str]
     headers: dict[str, str]
     body: Any
+    text: str = DEFAULT_ANSWER
+    """What the stub answers this request (set when the reply is chosen)."""
 
 
 @dataclass
@@ -234,6 +238,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(rejection.status, body)
             return
         reply = stub.next_reply()
+        request.text = reply.text if reply.text is not None else stub.answer_text
         if reply.kind == "status":
             headers = {"Retry-After": reply.retry_after} if reply.retry_after else {}
             body = vendor.error_body(reply.status, reply.error_type, reply.message)
@@ -251,7 +256,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _stream(self, route: Route, request: Recorded, reply: Reply) -> None:
         stub, vendor = self.stub, self.stub.vendor
-        text = stub.answer_text
+        text = request.text
         if reply.kind == "slow":
             text = " ".join([text] * 40)
         deltas = split_deltas(text)

@@ -1,0 +1,156 @@
+"""An answer checked claim by claim: what is kept, what is dropped and why, and the citations.
+
+Citations are ours, never taken on trust from the model's [n] markers: a passage is cited when
+a kept claim rests on it, numbered 1..k in order of first use. A model's own marker only adds
+a passage that supports the claim too. A sentence is kept whole when all its claims are
+supported; when only some clauses are, those clauses are kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rag.models import CheckedClaim, Citation, ClaimLabel, EvidenceSpan, ScoredChunk
+from rag.verification import Judgement, Verifier
+from rag.verification.claims import Claim, split_answer
+from rag.verification.evidence import Evidence, Window, gather
+
+UNSUPPORTED_REASON = "the model's answer is not supported by the retrieved passages"
+CONTRADICTED_REASON = "the retrieved passages contradict the model's answer"
+ABSTAINED_REASON = "the model found no answer in the retrieved passages"
+EMPTY_REASON = "the model produced no answer"
+NO_PASSAGES_REASON = "no passages were retrieved"
+
+
+@dataclass
+class Checked:
+    answer: str
+    answerable: bool
+    verifier: str
+    citations: list[Citation] = field(default_factory=list)
+    claims: list[CheckedClaim] = field(default_factory=list)
+    reason: str | None = None
+    fallback: str | None = None
+
+    @property
+    def unsupported(self) -> list[CheckedClaim]:
+        return [c for c in self.claims if c.label is not ClaimLabel.SUPPORTED]
+
+
+def check(
+    answer_text: str, hits: list[ScoredChunk], verifier: Verifier, question: str | None = None
+) -> Checked:
+    """Verify `answer_text` against `hits` (in the order the model saw them: [1] is hits[0])."""
+    split = split_answer(answer_text, question)
+    checkable = [c for c in split.claims if c.checkable]
+    if not checkable or not hits:
+        why = ABSTAINED_REASON if split.abstained else EMPTY_REASON
+        why = why if not checkable else NO_PASSAGES_REASON
+        return Checked("", False, verifier.name, claims=_unchecked(split.claims), reason=why)
+    evidence = gather(hits)
+    verdict = verifier.judge(checkable, evidence, question)
+    judged = dict(zip(map(id, checkable), verdict.judgements, strict=True))
+    citations, markers = _citations(evidence, verdict.judgements)
+    claims = []
+    for claim in split.claims:
+        judgement = judged.get(id(claim), Judgement(ClaimLabel.NOT_FOUND, 0.0))
+        claims.append(_checked(claim, judgement, evidence, markers))
+    kept = _kept_text(split.claims, claims, split.sentences)
+    reason: str | None = None
+    if not kept:
+        reason = UNSUPPORTED_REASON
+        if split.abstained:
+            reason = ABSTAINED_REASON
+        elif any(c.label is ClaimLabel.CONTRADICTED for c in claims):
+            reason = CONTRADICTED_REASON
+    return Checked(
+        answer=kept,
+        answerable=bool(kept),
+        verifier=verdict.verifier,
+        citations=citations if kept else [],
+        claims=claims,
+        reason=reason,
+        fallback=verdict.fallback,
+    )
+
+
+def _unchecked(claims: list[Claim]) -> list[CheckedClaim]:
+    return [_checked(c, Judgement(ClaimLabel.NOT_FOUND, 0.0)) for c in claims]
+
+
+def _citations(
+    evidence: Evidence, judgements: list[Judgement]
+) -> tuple[list[Citation], dict[int, int]]:
+    """One citation per passage a supported claim rests on, numbered in order of first use,
+    showing the window that supported it best; and passage index → marker."""
+    best: dict[int, tuple[float, Window]] = {}
+    for judgement in judgements:
+        if judgement.label is not ClaimLabel.SUPPORTED:
+            continue
+        for window in judgement.windows:
+            seen = best.get(window.passage)
+            if seen is None or judgement.score > seen[0]:
+                best[window.passage] = (judgement.score, window)
+    markers = {passage: marker for marker, passage in enumerate(best, start=1)}
+    citations = []
+    for passage, (score, window) in best.items():
+        chunk = evidence.hits[passage].chunk
+        citations.append(
+            Citation(
+                marker=markers[passage],
+                chunk_id=chunk.id,
+                document_id=chunk.document_id,
+                source=chunk.source,
+                title=chunk.title,
+                section=chunk.section,
+                page=chunk.page,
+                snippet=evidence.snippet(window),
+                score=round(score, 4),
+            )
+        )
+    return citations, markers
+
+
+def _checked(
+    claim: Claim,
+    judgement: Judgement,
+    evidence: Evidence | None = None,
+    markers: dict[int, int] | None = None,
+) -> CheckedClaim:
+    spans: list[EvidenceSpan] = []
+    cited: list[int] = []
+    if evidence is not None:
+        spans = [evidence.span(w, w.passage + 1) for w in judgement.windows]
+        if judgement.label is ClaimLabel.SUPPORTED and markers:
+            cited = list(dict.fromkeys(markers[w.passage] for w in judgement.windows))
+    return CheckedClaim(
+        text=claim.text,
+        label=judgement.label,
+        score=round(judgement.score, 4),
+        citations=cited,
+        evidence=spans,
+        note=claim.note,
+    )
+
+
+def _kept_text(claims: list[Claim], checked: list[CheckedClaim], sentences: list[str]) -> str:
+    """Whole sentences whose claims all hold; the holding clauses of the others."""
+    by_sentence: dict[int, list[tuple[Claim, CheckedClaim]]] = {}
+    for claim, result in zip(claims, checked, strict=True):
+        by_sentence.setdefault(claim.sentence, []).append((claim, result))
+    kept: list[str] = []
+    for pairs in by_sentence.values():
+        holding = [c for c, r in pairs if r.label is ClaimLabel.SUPPORTED]
+        if not holding:
+            continue
+        if len(holding) == len(pairs):
+            kept.append(sentences[pairs[0][0].sentence])
+        else:
+            kept += [_as_sentence(c.text) for c in holding]
+    return " ".join(kept)
+
+
+def _as_sentence(text: str) -> str:
+    text = text.strip()
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
