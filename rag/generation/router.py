@@ -233,6 +233,9 @@ class Router:
         unknown = [m for m in policy.models or [] if m not in self.catalog.models]
         if unknown:
             raise UnknownModel(self._unknown_models(unknown))
+        problem = self.catalog.verifier_problem(policy.verifier)
+        if problem:
+            raise UnknownModel(problem)
         return "inline", policy
 
     def _unknown_models(self, names: list[str]) -> str:

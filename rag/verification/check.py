@@ -3,23 +3,39 @@
 Citations are ours, never taken on trust from the model's [n] markers: a passage is cited when
 a kept claim rests on it, numbered 1..k in order of first use. A model's own marker only adds
 a passage that supports the claim too. A sentence is kept whole when all its claims are
-supported; when only some clauses are, those clauses are kept.
+supported; when only some clauses are, those clauses are kept. When the question asks for a
+number or a date ("when", "how many", "what year"), what is kept must give one: a supported
+sentence that does not ("The passages describe the rotation") does not answer it.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from rag.models import CheckedClaim, Citation, ClaimLabel, EvidenceSpan, ScoredChunk
 from rag.verification import Judgement, Verifier
 from rag.verification.claims import Claim, split_answer
 from rag.verification.evidence import Evidence, Window, gather
+from rag.verification.rules import numbers
 
 UNSUPPORTED_REASON = "the model's answer is not supported by the retrieved passages"
 CONTRADICTED_REASON = "the retrieved passages contradict the model's answer"
 ABSTAINED_REASON = "the model found no answer in the retrieved passages"
 EMPTY_REASON = "the model produced no answer"
 NO_PASSAGES_REASON = "no passages were retrieved"
+NO_NUMBER_REASON = "the question asks when or how much, and the supported claims give no number"
+
+_ASKS_FOR_NUMBER = re.compile(
+    r"^\W*(?:when\b|how\s+(?:many|much|long|often|old|far|large|big|high|tall|fast)\b|"
+    r"(?:what|which)\s+(?:year|date|percentage|proportion|fraction|share|number|amount|age)\b)",
+    re.IGNORECASE,
+)
+
+
+def asks_for_number(question: str) -> bool:
+    """A when / how many / what year question: its answer must hold a number or a date."""
+    return bool(_ASKS_FOR_NUMBER.search(question))
 
 
 @dataclass
@@ -57,7 +73,9 @@ def check(
         claims.append(_checked(claim, judgement, evidence, markers))
     kept = _kept_text(split.claims, claims, split.sentences)
     reason: str | None = None
-    if not kept:
+    if kept and question and asks_for_number(question) and not numbers(kept):
+        kept, reason = "", NO_NUMBER_REASON
+    elif not kept:
         reason = UNSUPPORTED_REASON
         if split.abstained:
             reason = ABSTAINED_REASON

@@ -12,6 +12,7 @@ from rag.verification.check import (
     ABSTAINED_REASON,
     CONTRADICTED_REASON,
     EMPTY_REASON,
+    NO_NUMBER_REASON,
     NO_PASSAGES_REASON,
     UNSUPPORTED_REASON,
     check,
@@ -303,3 +304,20 @@ def test_passages_in_another_language_give_a_clear_result(
         [ClaimLabel.NOT_FOUND],
     )
     assert result.answerable == (result.claims[0].label is ClaimLabel.SUPPORTED)
+
+
+def test_a_when_question_needs_a_date_or_number_in_what_is_kept(
+    verifier: DeterministicVerifier,
+) -> None:
+    rota = hit(
+        7,
+        "The on-call rotation changes every Monday at 09:00 UTC. The platform team owns the "
+        "rotation and publishes it in the on-call calendar.",
+        title="On-call",
+    )
+    question = "When does the on-call rotation change?"
+
+    vague = check("The platform team owns the on-call rotation.", [rota], verifier, question)
+    assert not vague.answerable
+    assert vague.reason == NO_NUMBER_REASON
+    assert check("It changes every Monday at 09:00 UTC.", [rota], verifier, question).answerable

@@ -207,6 +207,15 @@ def test_an_unknown_verifier_is_refused_when_the_catalog_loads() -> None:
         parse_catalog({"models": models, "policies": {"p": {"verifier": "extractive"}}})
 
 
+def test_an_inline_policy_naming_an_unknown_verifier_is_refused(router: Router) -> None:
+    from rag.errors import UnknownModel
+    from rag.generation.catalog import Policy
+
+    with pytest.raises(UnknownModel, match="unknown verifier 'claude'"):
+        router.check(RouteRequest(policy=Policy(verifier="claude")))
+    router.check(RouteRequest(policy=Policy(verifier="vllm")))
+
+
 def test_without_a_policy_verifier_the_default_runs(verifiers: Verifiers) -> None:
     assert verifiers.choose(None, None).verifier is verifiers.deterministic
     assert verifiers.choose(RouteRequest(policy="default"), None).requested == "deterministic"
