@@ -179,7 +179,7 @@ def query(
 
 
 def _streamed(client: Client, body: dict[str, Any]) -> dict[str, Any]:
-    """Tokens as they come; the final answer (whose text the grounding check may revise)."""
+    """Tokens as they come; the final answer (whose text verification may revise)."""
     console.print()
     for event, data in client.events("/v1/query", body):
         if event == "token":
@@ -187,7 +187,7 @@ def _streamed(client: Client, body: dict[str, Any]) -> dict[str, Any]:
         elif event == "answer":
             console.print("\n")
             if data.get("revised"):
-                console.print("revised by the grounding check:", style="dim")
+                console.print("revised by verification:", style="dim")
             return dict(data)
         elif event == "error":
             raise ApiError(f"{data['message']} ({data['code']})")
@@ -209,6 +209,19 @@ def _print_answer_details(answer: dict[str, Any]) -> None:
     )
     for attempt in route.get("fallbacks", []):
         console.print(f"fell back from {attempt['model']}: {attempt['message']}", style="dim")
+    checked = answer.get("verification")
+    if checked:
+        claims = checked["claims"]
+        kept = sum(c["label"] == "supported" for c in claims)
+        console.print(
+            f"verified by {checked['verifier']} in {checked['latency_ms']:.0f} ms: {kept} of "
+            f"{len(claims)} claims supported"
+            + (f" ({checked['fallback']})" if checked.get("fallback") else ""),
+            style="dim",
+        )
+        for claim in answer.get("unsupported", []):
+            why = claim.get("note") or claim["label"].replace("_", " ")
+            console.print(f"  dropped ({why}): {claim['text'][:160]}", style="dim")
     if not answer["answerable"] and answer.get("reason"):
         console.print(f"reason: {answer['reason']}", style="dim")
 

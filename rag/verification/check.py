@@ -4,8 +4,9 @@ Citations are ours, never taken on trust from the model's [n] markers: a passage
 a kept claim rests on it, numbered 1..k in order of first use. A model's own marker only adds
 a passage that supports the claim too. A sentence is kept whole when all its claims are
 supported; when only some clauses are, those clauses are kept. When the question asks for a
-number or a date ("when", "how many", "what year"), what is kept must give one: a supported
-sentence that does not ("The passages describe the rotation") does not answer it.
+number or a date ("when", "how many", "what year"), what is kept must give one (a number, a
+spelled number, a month, a weekday or a frequency): a supported sentence that does not ("The
+platform team owns the rotation") does not answer it.
 """
 
 from __future__ import annotations
@@ -17,14 +18,15 @@ from rag.models import CheckedClaim, Citation, ClaimLabel, EvidenceSpan, ScoredC
 from rag.verification import Judgement, Verifier
 from rag.verification.claims import Claim, split_answer
 from rag.verification.evidence import Evidence, Window, gather
-from rag.verification.rules import numbers
 
 UNSUPPORTED_REASON = "the model's answer is not supported by the retrieved passages"
 CONTRADICTED_REASON = "the retrieved passages contradict the model's answer"
 ABSTAINED_REASON = "the model found no answer in the retrieved passages"
 EMPTY_REASON = "the model produced no answer"
 NO_PASSAGES_REASON = "no passages were retrieved"
-NO_NUMBER_REASON = "the question asks when or how much, and the supported claims give no number"
+NO_NUMBER_REASON = (
+    "the question asks when or how much, and the supported claims give no number or date"
+)
 
 _ASKS_FOR_NUMBER = re.compile(
     r"^\W*(?:when\b|how\s+(?:many|much|long|often|old|far|large|big|high|tall|fast)\b|"
@@ -33,9 +35,27 @@ _ASKS_FOR_NUMBER = re.compile(
 )
 
 
+_QUANTITY = re.compile(
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
+    r"forty|fifty|hundred|thousand|million|billion|dozen|half|once|twice|several|"
+    r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+    r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|"
+    r"mon|tues|wednes|thurs|fri|satur|sun)(?:days?)?\b|"
+    r"\b(?:daily|weekly|monthly|quarterly|yearly|annually|hourly|nightly|every|each|"
+    r"spring|summer|autumn|fall|winter|morning|afternoon|evening|night|noon|midnight|"
+    r"today|tomorrow|yesterday|decades?|centur(?:y|ies)|before|after|during|until|since)\b",
+    re.IGNORECASE,
+)
+
+
 def asks_for_number(question: str) -> bool:
     """A when / how many / what year question: its answer must hold a number or a date."""
     return bool(_ASKS_FOR_NUMBER.search(question))
+
+
+def gives_quantity(text: str) -> bool:
+    """A number, a spelled number, a date or a frequency ("every April", "twice", "nightly")."""
+    return bool(_QUANTITY.search(text))
 
 
 @dataclass
@@ -73,7 +93,7 @@ def check(
         claims.append(_checked(claim, judgement, evidence, markers))
     kept = _kept_text(split.claims, claims, split.sentences)
     reason: str | None = None
-    if kept and question and asks_for_number(question) and not numbers(kept):
+    if kept and question and asks_for_number(question) and not gives_quantity(kept):
         kept, reason = "", NO_NUMBER_REASON
     elif not kept:
         reason = UNSUPPORTED_REASON

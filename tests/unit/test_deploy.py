@@ -39,6 +39,7 @@ METRICS: dict[str, str] = {
     "rag_generation_cost_usd_total": "counter",  # model
     "rag_answers_total": "counter",  # model, fallback_reason ("none": the first choice)
     "rag_abstentions_total": "counter",  # reason
+    "rag_verified_claims_total": "counter",  # model, verifier, label
     "rag_ingest_documents_total": "counter",  # status
     "rag_ingest_chunks_total": "counter",
     "rag_ingest_failures_total": "counter",  # reason

@@ -321,3 +321,4 @@ def test_a_when_question_needs_a_date_or_number_in_what_is_kept(
     assert not vague.answerable
     assert vague.reason == NO_NUMBER_REASON
     assert check("It changes every Monday at 09:00 UTC.", [rota], verifier, question).answerable
+    assert check("On Mondays.", [rota], verifier, question).answerable
