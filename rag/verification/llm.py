@@ -6,7 +6,8 @@ and the numbered claims, and answers
     {"claims": [{"claim": 1, "label": "SUPPORTED", "evidence": [3, 4]}, ...]}
 
 Anything short of that falls back to the deterministic verifier, recorded on the answer: a
-backend error, a reply later than `timeout_s`, text that holds no such JSON. A claim the reply
+backend error, a reply later than `timeout_s`, text that labels no claim. A reply cut short by
+its token budget still counts for the entries it completed. A claim the reply
 leaves out, or gives an unknown label, is judged by the deterministic verifier alone; evidence
 ids that name no sentence are ignored, and a SUPPORTED claim with no valid evidence id rests
 on the deterministic verifier's best window. Claims beyond `max_claims` (what the model's
@@ -28,8 +29,8 @@ from rag.verification import Judgement, Verdict, Verifier
 from rag.verification.claims import Claim
 from rag.verification.evidence import Evidence, Window
 
-TOKENS_PER_CLAIM = 24
-"""Output budget one claim's JSON entry needs, with room for two evidence ids."""
+TOKENS_PER_CLAIM = 32
+"""Output budget one claim's JSON entry needs, with room for a few evidence ids."""
 
 _LABELS = {
     "SUPPORTED": ClaimLabel.SUPPORTED,
@@ -132,28 +133,21 @@ def verification_prompt(
 
 
 _OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+# One entry, as far as it got: a reply cut short by its token budget still names its labels.
+_ENTRY = re.compile(
+    r'"claim"\s*:\s*(\d+)\s*,\s*"label"\s*:\s*"([^"]*)"(?:\s*,\s*"evidence"\s*:\s*\[([^\]]*))?'
+)
 
 
 def parse_reply(text: str, claims: int, sentences: int) -> dict[int, tuple[ClaimLabel, list[int]]]:
-    """Claim index (0-based) → (label, 0-based sentence indexes) for each usable entry."""
-    found = _OBJECT.search(text)
-    if not found:
-        raise Malformed("the reply holds no JSON object")
-    try:
-        data: Any = json.loads(found.group())
-    except json.JSONDecodeError as exc:
-        raise Malformed(f"the reply is not valid JSON ({exc.msg})") from None
-    entries = data.get("claims") if isinstance(data, dict) else None
-    if not isinstance(entries, list):
-        raise Malformed('the reply has no "claims" list')
+    """Claim index (0-based) → (label, 0-based sentence indexes) for each usable entry. A reply
+    that is not valid JSON (cut short, say) still counts for the entries it completed."""
+    entries = _entries(text)
     labels: dict[int, tuple[ClaimLabel, list[int]]] = {}
-    for entry in entries:
-        if not isinstance(entry, dict):
-            continue
-        number, label = entry.get("claim"), _LABELS.get(str(entry.get("label", "")).upper())
+    for number, raw_label, ids in entries:
+        label = _LABELS.get(str(raw_label).upper())
         if not isinstance(number, int) or not 1 <= number <= claims or label is None:
             continue
-        ids = entry.get("evidence") or []
         valid = [_sentence_id(i) for i in ids] if isinstance(ids, list) else []
         labels[number - 1] = (
             label,
@@ -162,6 +156,27 @@ def parse_reply(text: str, claims: int, sentences: int) -> dict[int, tuple[Claim
     if not labels:
         raise Malformed("the reply labels none of the claims")
     return labels
+
+
+def _entries(text: str) -> list[tuple[object, object, object]]:
+    found = _OBJECT.search(text)
+    try:
+        data: Any = json.loads(found.group()) if found else None
+    except json.JSONDecodeError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("claims"), list):
+        return [
+            (e.get("claim"), e.get("label", ""), e.get("evidence") or [])
+            for e in data["claims"]
+            if isinstance(e, dict)
+        ]
+    salvaged: list[tuple[object, object, object]] = [
+        (int(n), label, [i for i in re.split(r"[,\s]+", ids or "") if i.strip('"')])
+        for n, label, ids in _ENTRY.findall(text)
+    ]
+    if not salvaged:
+        raise Malformed("the reply holds no claims list in JSON")
+    return salvaged
 
 
 def _sentence_id(value: object) -> int | None:

@@ -118,7 +118,7 @@ def test_a_contradiction_the_model_finds_is_dropped(
     "reply",
     [
         Reply(text="The claims look fine to me."),
-        Reply(text='{"claims": [{"claim": 1, "label": "SUPPORTED", "evidence": [5]'),
+        Reply(text='{"claims": [{"claim": 1, "lab'),
         Reply(text='{"verdict": "ok"}'),
         Reply(text=verdict((7, "SUPPORTED", [5]), (1, "PROBABLY", [5]))),
         Reply("status", status=500),
@@ -137,6 +137,19 @@ def test_a_bad_verifier_falls_back_to_the_deterministic_one(
     assert result.fallback is not None and result.fallback.startswith("llm:vllm: ")
     assert result.answer == "The fleet controller is written in Rust."
     assert [c.label for c in result.claims] == [ClaimLabel.SUPPORTED, ClaimLabel.NOT_FOUND]
+
+
+def test_a_reply_cut_short_counts_for_the_entries_it_completed(
+    stubs: dict[str, StubServer], verifiers: Verifiers
+) -> None:
+    stubs["vllm"].reply(
+        Reply(text='{"claims": [{"claim": 1, "label": "SUPPORTED", "evidence": [5, 6, 1')
+    )
+    result = check(ANSWER, HITS, llm(verifiers, "checked"), FLEET_QUESTION)
+
+    assert result.verifier == "llm:vllm"
+    assert result.claims[0].label is ClaimLabel.SUPPORTED
+    assert len(result.claims[0].evidence) == 3
 
 
 def test_a_claim_the_model_leaves_out_is_judged_deterministically(
