@@ -21,7 +21,7 @@ passage the row describes the window that holds most of the claim (see rag.verif
 
 from __future__ import annotations
 
-import math
+from collections.abc import Collection, Hashable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rag.verification.claims import Claim
-from rag.verification.evidence import NEGATION, Evidence, FloatArray, Window
+from rag.verification.evidence import NEGATION, BoolArray, Evidence, FloatArray, Window
 from rag.verification.rules import (
     ClaimFacts,
     PassageFacts,
@@ -100,16 +100,6 @@ def _bigrams(text: str) -> set[tuple[str, str]]:
     return set(zip(terms, terms[1:], strict=False))
 
 
-def _antonyms(claim: set[str], window: set[str]) -> int:
-    count = 0
-    for a, b in _opposites():
-        if (a in claim and b not in claim and b in window and a not in window) or (
-            b in claim and a not in claim and a in window and b not in window
-        ):
-            count += 1
-    return min(count, 2)
-
-
 @dataclass
 class Rows:
     """Feature rows, claim-major: row `c * passages + p` is claim c against passage p.
@@ -121,6 +111,64 @@ class Rows:
     windows: list[Window]
     passages: int
     rules: npt.NDArray[np.int_]
+
+
+@dataclass
+class _Windows:
+    """What is looked up of the windows some claim's row describes."""
+
+    terms: list[set[str]]
+    around: list[set[str]]
+    """The window's terms and its neighbours' (see `_around`)."""
+    text: list[str]
+    numbers: list[set[str]]
+    bigrams: list[set[tuple[str, str]]]
+    negated: BoolArray
+
+
+def _windows(evidence: Evidence, chosen: Sequence[int], terms: list[set[str]]) -> _Windows:
+    sentence_terms = [set(t) for t in evidence.terms]
+    text = [evidence.text(evidence.windows[w]) for w in chosen]
+    return _Windows(
+        terms=[terms[w] for w in chosen],
+        around=[_around(evidence, evidence.windows[w], sentence_terms) for w in chosen],
+        text=text,
+        numbers=[numbers(t) for t in text],
+        bigrams=[_bigrams(t) for t in text],
+        negated=np.array([bool(NEGATION.search(t)) for t in text], dtype=bool),
+    )
+
+
+def _indicators(sets: Sequence[Collection[Hashable]], vocabulary: dict[Any, int]) -> FloatArray:
+    """One row per set: 1.0 in the column of each of its members that is in `vocabulary`."""
+    matrix = np.zeros((len(sets), max(len(vocabulary), 1)))
+    for row, members in enumerate(sets):
+        matrix[row, [vocabulary[m] for m in members if m in vocabulary]] = 1.0
+    return matrix
+
+
+def _shares(
+    wanted: Sequence[Collection[Hashable]], found: Sequence[Collection[Hashable]]
+) -> FloatArray:
+    """len(wanted[i] & found[j]) / len(wanted[i]) for every i, j; 1.0 where wanted[i] is empty."""
+    vocabulary = {m: i for i, m in enumerate({m for members in wanted for m in members})}
+    a, b = _indicators(wanted, vocabulary), _indicators(found, vocabulary)
+    sizes = a.sum(axis=1, keepdims=True)
+    return np.where(sizes > 0, a @ b.T / np.maximum(sizes, 1.0), 1.0)
+
+
+def _antonyms(claims: Sequence[set[str]], windows: Sequence[set[str]]) -> FloatArray:
+    """Opposite words split between each claim and each window, at most 2."""
+    pairs = _opposites()
+
+    def sides(sets: Sequence[set[str]]) -> tuple[FloatArray, FloatArray]:
+        a = np.array([[x in s and y not in s for x, y in pairs] for s in sets], dtype=np.float64)
+        b = np.array([[y in s and x not in s for x, y in pairs] for s in sets], dtype=np.float64)
+        return a.reshape(len(sets), len(pairs)), b.reshape(len(sets), len(pairs))
+
+    claim_a, claim_b = sides(claims)
+    window_a, window_b = sides(windows)
+    return np.minimum(claim_a @ window_b.T + claim_b @ window_a.T, 2.0)
 
 
 def featurize(
@@ -136,6 +184,9 @@ def featurize(
     down to OFF_TOPIC_FLOOR when the window and its neighbours hold none of the question's
     words. "The fleet controller is written in Python" then covers nothing of a passage that
     says Rust, and "Gustave Eiffel approves restores" nothing of one about the tower.
+
+    Every feature is a claims × windows matrix; each claim's row for a passage is taken at
+    the window of that passage that covers most of the claim.
     """
     assert evidence.vectors is not None
     asked = question_content_terms(question) if question else set()
@@ -152,88 +203,85 @@ def featurize(
     vocabulary = {t: i for i, t in enumerate({t for ct in parsed for t in ct.weights})}
     size = max(len(vocabulary), 1)
     weights = np.zeros((len(claims), size))
-    keys = np.zeros((len(claims), size))
-    every = np.zeros((len(claims), size))
     for row, claim_terms in enumerate(parsed):
         novel = claim_terms.weights.keys() - asked or claim_terms.weights.keys()
         for term, weight in claim_terms.weights.items():
             weights[row, vocabulary[term]] = weight if term in novel else 0.0
-            every[row, vocabulary[term]] = 1.0
-            keys[row, vocabulary[term]] = term in claim_terms.keys
+    every = _indicators([ct.weights.keys() for ct in parsed], vocabulary)
+    keys = _indicators([ct.keys & ct.weights.keys() for ct in parsed], vocabulary)
     present = (weights > 0).astype(np.float64)
 
-    def indicator(terms: set[str]) -> FloatArray:
-        vector = np.zeros(size)
-        for term in terms & vocabulary.keys():
-            vector[vocabulary[term]] = 1.0
-        return vector
-
-    sentence_terms = [set(t) for t in evidence.terms]
     n_passages = len(evidence.hits)
-    window_sets = [evidence.window_terms(w) for w in evidence.windows]
-    in_window = np.array([indicator(s) for s in window_sets]).reshape(-1, size)
     passage_terms = [
         evidence.headings[p].union(
-            *(sentence_terms[i] for i, q in enumerate(evidence.passage_of) if q == p)
+            *(set(evidence.terms[i]) for i, q in enumerate(evidence.passage_of) if q == p)
         )
         for p in range(n_passages)
     ]
-    in_passage = np.array([indicator(t) for t in passage_terms]).reshape(-1, size)
-    facts = _document_facts(evidence, passage_terms)
+    window_terms = [evidence.window_terms(w) for w in evidence.windows]
+    in_window = _indicators(window_terms, vocabulary)
     total = np.maximum(weights.sum(axis=1, keepdims=True), 1e-9)
-    count = np.maximum(present.sum(axis=1, keepdims=True), 1.0)
     coverage = weights @ in_window.T / total  # claims × windows
-    plain = present @ in_window.T / count
-    literal = every @ in_window.T / np.maximum(every.sum(axis=1, keepdims=True), 1.0)
-    passage_coverage = weights @ in_passage.T / total  # claims × passages
-    similarity = np.asarray(claim_vectors, dtype=np.float64) @ evidence.vectors.T
-    window_passage = np.array([w.passage for w in evidence.windows])
+    passage_coverage = weights @ _indicators(passage_terms, vocabulary).T / total  # × passages
 
-    values = np.zeros((len(claims) * n_passages, len(FEATURES)))
-    rules = np.zeros(len(claims) * n_passages, dtype=np.int_)
-    chosen: list[Window] = []
-    for c, terms in enumerate(parsed):
-        n_keys = max(keys[c].sum(), 1.0)
+    # Each claim's window in each passage: the first of highest coverage. Only those windows
+    # (`chosen`) are described further; `at` says which of them each (claim, passage) took.
+    window_passage = np.array([w.passage for w in evidence.windows])
+    own = window_passage[None, :] == np.arange(n_passages)[:, None]  # passages × windows
+    best = np.where(own[None], coverage[:, None, :], -np.inf).argmax(axis=2)  # claims × passages
+    chosen, at = np.unique(best, return_inverse=True)
+    at = at.reshape(best.shape)
+    windows = _windows(evidence, chosen.tolist(), window_terms)
+
+    def pick(matrix: FloatArray) -> FloatArray:
+        """claims × chosen windows → claims × passages."""
+        return np.take_along_axis(matrix, at, axis=1)
+
+    about = np.array([_share(asked, a) for a in windows.around])  # 1.0 without a question
+    scale = (OFF_TOPIC_FLOOR + (1 - OFF_TOPIC_FLOOR) * about)[at]
+    plain = present @ in_window[chosen].T / np.maximum(present.sum(axis=1, keepdims=True), 1.0)
+    literal = pick(every @ in_window[chosen].T / np.maximum(every.sum(axis=1, keepdims=True), 1))
+    keys_missing = keys @ (1 - _indicators(windows.around, vocabulary)).T
+    lacks = _shares([ct.numbers for ct in parsed], windows.numbers) < 1.0
+    gives = np.array([bool(n) for n in windows.numbers])
+    claim_negated = np.array([float(ct.negated) for ct in parsed]).reshape(-1, 1)
+    window_negated = windows.negated[at].astype(np.float64)
+    length = np.log1p(np.array([float(len(ct.weights)) for ct in parsed])).reshape(-1, 1)
+    columns = (
+        coverage[np.arange(len(claims))[:, None], best] * scale,
+        pick(plain) * scale,
+        passage_coverage * scale,
+        pick(_shares([ct.bigrams for ct in parsed], windows.bigrams)),
+        np.asarray(claim_vectors, dtype=np.float64) @ evidence.vectors.T,
+        pick(keys_missing) / np.maximum(keys.sum(axis=1, keepdims=True), 1.0),
+        pick((lacks & gives[None, :]).astype(np.float64)),
+        (claim_negated != window_negated).astype(np.float64),
+        np.broadcast_to(claim_negated, best.shape),
+        window_negated,
+        pick(_antonyms([set(ct.weights) for ct in parsed], windows.terms)),
+        np.broadcast_to(length, best.shape),
+    )
+    values = np.stack(columns, axis=-1).reshape(-1, len(FEATURES))
+
+    facts = _document_facts(evidence, passage_terms)
+    rules = np.zeros(best.size, dtype=np.int_)
+    for c, claim in enumerate(claims):
         claim_facts = ClaimFacts(
-            numbers=terms.numbers,
-            names={t: w for t, w in names(claims[c].context).items() if t not in asked},
-            negated=negated(claims[c].text),
+            numbers=parsed[c].numbers,
+            names={t: w for t, w in names(claim.context).items() if t not in asked},
+            negated=negated(claim.text),
         )
-        for p in range(n_passages):
-            candidates = np.flatnonzero(window_passage == p)
-            best = int(candidates[np.argmax(coverage[c, candidates])])
-            window = evidence.windows[best]
-            chosen.append(window)
-            around = _around(evidence, window, sentence_terms)
-            about = _share(asked, around) if asked else 1.0
-            scale = OFF_TOPIC_FLOOR + (1 - OFF_TOPIC_FLOOR) * about
-            text = evidence.text(window)
-            window_negated = bool(NEGATION.search(text))
-            given = numbers(text)
-            values[c * n_passages + p] = (
-                coverage[c, best] * scale,
-                plain[c, best] * scale,
-                passage_coverage[c, p] * scale,
-                _share(terms.bigrams, _bigrams(text)),
-                similarity[c, p],
-                float(keys[c] @ (1 - indicator(around))) / n_keys,
-                float(bool(terms.numbers - given) and bool(given)),
-                float(terms.negated != window_negated),
-                float(terms.negated),
-                float(window_negated),
-                _antonyms(set(terms.weights), window_sets[best]),
-                math.log1p(len(terms.weights)),
-            )
+        for p, w in enumerate(at[c]):
             rules[c * n_passages + p] = verdict(
                 claim_facts,
                 facts[p],
                 asked=asked,
-                around=around,
-                window_text=text,
-                window_coverage=float(literal[c, best]),
+                around=windows.around[w],
+                window_text=windows.text[w],
+                window_coverage=float(literal[c, p]),
                 novel_coverage=float(passage_coverage[c, p]),
             )
-    return Rows(values, chosen, n_passages, rules)
+    return Rows(values, [evidence.windows[w] for w in best.ravel()], n_passages, rules)
 
 
 def _document_facts(evidence: Evidence, passage_terms: list[set[str]]) -> list[PassageFacts]:
