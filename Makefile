@@ -44,6 +44,7 @@ bench: setup services
 	$(PY) bench/ingest.py
 	$(PY) bench/query.py
 	$(PY) bench/auth.py
+	$(PY) bench/verify.py
 
 clean:
 	rm -rf .rag .pytest_cache .mypy_cache .ruff_cache
