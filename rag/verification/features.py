@@ -21,7 +21,7 @@ passage the row describes the window that holds most of the claim (see rag.verif
 
 from __future__ import annotations
 
-from collections.abc import Collection, Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -38,8 +38,9 @@ from rag.verification.rules import (
     negated,
     numbers,
     passage_facts,
-    verdict,
+    verdicts,
 )
+from rag.verification.sets import indicators, shares
 from rag.verification.text import (
     is_stopword,
     key_terms,
@@ -139,24 +140,6 @@ def _windows(evidence: Evidence, chosen: Sequence[int], terms: list[set[str]]) -
     )
 
 
-def _indicators(sets: Sequence[Collection[Hashable]], vocabulary: dict[Any, int]) -> FloatArray:
-    """One row per set: 1.0 in the column of each of its members that is in `vocabulary`."""
-    matrix = np.zeros((len(sets), max(len(vocabulary), 1)))
-    for row, members in enumerate(sets):
-        matrix[row, [vocabulary[m] for m in members if m in vocabulary]] = 1.0
-    return matrix
-
-
-def _shares(
-    wanted: Sequence[Collection[Hashable]], found: Sequence[Collection[Hashable]]
-) -> FloatArray:
-    """len(wanted[i] & found[j]) / len(wanted[i]) for every i, j; 1.0 where wanted[i] is empty."""
-    vocabulary = {m: i for i, m in enumerate({m for members in wanted for m in members})}
-    a, b = _indicators(wanted, vocabulary), _indicators(found, vocabulary)
-    sizes = a.sum(axis=1, keepdims=True)
-    return np.where(sizes > 0, a @ b.T / np.maximum(sizes, 1.0), 1.0)
-
-
 def _antonyms(claims: Sequence[set[str]], windows: Sequence[set[str]]) -> FloatArray:
     """Opposite words split between each claim and each window, at most 2."""
     pairs = _opposites()
@@ -207,8 +190,8 @@ def featurize(
         novel = claim_terms.weights.keys() - asked or claim_terms.weights.keys()
         for term, weight in claim_terms.weights.items():
             weights[row, vocabulary[term]] = weight if term in novel else 0.0
-    every = _indicators([ct.weights.keys() for ct in parsed], vocabulary)
-    keys = _indicators([ct.keys & ct.weights.keys() for ct in parsed], vocabulary)
+    every = indicators([ct.weights.keys() for ct in parsed], vocabulary)
+    keys = indicators([ct.keys & ct.weights.keys() for ct in parsed], vocabulary)
     present = (weights > 0).astype(np.float64)
 
     n_passages = len(evidence.hits)
@@ -219,10 +202,10 @@ def featurize(
         for p in range(n_passages)
     ]
     window_terms = [evidence.window_terms(w) for w in evidence.windows]
-    in_window = _indicators(window_terms, vocabulary)
+    in_window = indicators(window_terms, vocabulary)
     total = np.maximum(weights.sum(axis=1, keepdims=True), 1e-9)
     coverage = weights @ in_window.T / total  # claims × windows
-    passage_coverage = weights @ _indicators(passage_terms, vocabulary).T / total  # × passages
+    passage_coverage = weights @ indicators(passage_terms, vocabulary).T / total  # × passages
 
     # Each claim's window in each passage: the first of highest coverage. Only those windows
     # (`chosen`) are described further; `at` says which of them each (claim, passage) took.
@@ -241,8 +224,8 @@ def featurize(
     scale = (OFF_TOPIC_FLOOR + (1 - OFF_TOPIC_FLOOR) * about)[at]
     plain = present @ in_window[chosen].T / np.maximum(present.sum(axis=1, keepdims=True), 1.0)
     literal = pick(every @ in_window[chosen].T / np.maximum(every.sum(axis=1, keepdims=True), 1))
-    keys_missing = keys @ (1 - _indicators(windows.around, vocabulary)).T
-    lacks = _shares([ct.numbers for ct in parsed], windows.numbers) < 1.0
+    keys_missing = keys @ (1 - indicators(windows.around, vocabulary)).T
+    lacks = shares([ct.numbers for ct in parsed], windows.numbers) < 1.0
     gives = np.array([bool(n) for n in windows.numbers])
     claim_negated = np.array([float(ct.negated) for ct in parsed]).reshape(-1, 1)
     window_negated = windows.negated[at].astype(np.float64)
@@ -251,7 +234,7 @@ def featurize(
         coverage[np.arange(len(claims))[:, None], best] * scale,
         pick(plain) * scale,
         passage_coverage * scale,
-        pick(_shares([ct.bigrams for ct in parsed], windows.bigrams)),
+        pick(shares([ct.bigrams for ct in parsed], windows.bigrams)),
         np.asarray(claim_vectors, dtype=np.float64) @ evidence.vectors.T,
         pick(keys_missing) / np.maximum(keys.sum(axis=1, keepdims=True), 1.0),
         pick((lacks & gives[None, :]).astype(np.float64)),
@@ -263,25 +246,24 @@ def featurize(
     )
     values = np.stack(columns, axis=-1).reshape(-1, len(FEATURES))
 
-    facts = _document_facts(evidence, passage_terms)
-    rules = np.zeros(best.size, dtype=np.int_)
-    for c, claim in enumerate(claims):
-        claim_facts = ClaimFacts(
+    claim_facts = [
+        ClaimFacts(
             numbers=parsed[c].numbers,
             names={t: w for t, w in names(claim.context).items() if t not in asked},
             negated=negated(claim.text),
         )
-        for p, w in enumerate(at[c]):
-            rules[c * n_passages + p] = verdict(
-                claim_facts,
-                facts[p],
-                asked=asked,
-                around=windows.around[w],
-                window_text=windows.text[w],
-                window_coverage=float(literal[c, p]),
-                novel_coverage=float(passage_coverage[c, p]),
-            )
-    return Rows(values, [evidence.windows[w] for w in best.ravel()], n_passages, rules)
+        for c, claim in enumerate(claims)
+    ]
+    rules = verdicts(
+        claim_facts,
+        _document_facts(evidence, passage_terms),
+        asked=bool(asked),
+        on_topic=(about > 0)[at],
+        window_negated=np.array([negated(t) for t in windows.text], dtype=bool)[at],
+        window_coverage=literal,
+        novel_coverage=passage_coverage,
+    )
+    return Rows(values, [evidence.windows[w] for w in best.ravel()], n_passages, rules.ravel())
 
 
 def _document_facts(evidence: Evidence, passage_terms: list[set[str]]) -> list[PassageFacts]:

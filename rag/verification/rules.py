@@ -3,7 +3,8 @@
 They catch what a small model gets wrong most often while sounding right, which labelled claim
 data shows too rarely for a fitted model to weigh: a wrong number, a wrong name, an answer about
 something else, a claim that says the opposite of its evidence. Each judges one claim against
-one passage; any verdict but OK keeps that passage from supporting the claim.
+one passage (all pairs at once, as matrices); any verdict but OK keeps that passage from
+supporting the claim.
 
 | rule | when | label (closest passage) |
 |---|---|---|
@@ -25,9 +26,15 @@ another way ("France", "television").
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
+import numpy.typing as npt
+
+from rag.verification.evidence import BoolArray, FloatArray
+from rag.verification.sets import indicators, shares
 from rag.verification.text import is_stopword, normalize_term, words
 
 OK, OTHER_NUMBER, NEGATED, NAME_MISSING, OFF_TOPIC, NOTHING_NEW = range(6)
@@ -122,25 +129,37 @@ class ClaimFacts:
     negated: bool
 
 
-def verdict(
-    claim: ClaimFacts,
-    passage: PassageFacts,
+def verdicts(
+    claims: Sequence[ClaimFacts],
+    passages: Sequence[PassageFacts],
     *,
-    asked: set[str],
-    around: set[str],
-    window_text: str,
-    window_coverage: float,
-    novel_coverage: float,
-) -> int:
-    """The first rule that applies to the claim against this passage, or OK."""
-    if claim.numbers - passage.numbers and passage.numbers:
-        return OTHER_NUMBER
-    if claim.negated and window_coverage >= NEGATED_COVERAGE and not negated(window_text):
-        return NEGATED
-    if asked and any(not passage.has_name(t, w) for t, w in claim.names.items()):
-        return NAME_MISSING
-    if asked and not asked & around:
-        return OFF_TOPIC
-    if asked and novel_coverage < NOVEL_COVERAGE:
-        return NOTHING_NEW
-    return OK
+    asked: bool,
+    on_topic: BoolArray,
+    window_negated: BoolArray,
+    window_coverage: FloatArray,
+    novel_coverage: FloatArray,
+) -> npt.NDArray[np.int_]:
+    """The first rule that applies to each claim against each passage, or OK: claims × passages.
+
+    `asked` says whether there is a question (with content words); the matrices describe each
+    claim's window in each passage: whether it or its neighbours share a word with the
+    question, whether it is negated, how much of the claim it holds (every term weighing one),
+    and how much of what the claim adds to the question the whole passage holds.
+    """
+    gives = np.array([bool(p.numbers) for p in passages], dtype=bool)
+    other_number = (shares([c.numbers for c in claims], [p.numbers for p in passages]) < 1) & gives
+    claim_negated = np.array([c.negated for c in claims], dtype=bool).reshape(-1, 1)
+    named = sorted({name for c in claims for name in c.names.items()})
+    absent = np.zeros((max(len(named), 1), len(passages)))
+    for row, (term, word) in enumerate(named):
+        absent[row] = [not p.has_name(term, word) for p in passages]
+    vocabulary = {name: i for i, name in enumerate(named)}
+    name_missing = indicators([c.names.items() for c in claims], vocabulary) @ absent > 0
+    conditions = [
+        other_number,
+        claim_negated & (window_coverage >= NEGATED_COVERAGE) & ~window_negated,
+        name_missing & asked,
+        ~on_topic & asked,
+        (novel_coverage < NOVEL_COVERAGE) & asked,
+    ]
+    return np.select(conditions, [OTHER_NUMBER, NEGATED, NAME_MISSING, OFF_TOPIC, NOTHING_NEW], OK)
