@@ -145,7 +145,7 @@ def feature_rows(
         for p, v in zip(pairs, vectors, strict=True)
     ]
     values = np.asarray([r.values[0] for r in rows]).reshape(len(pairs), -1)
-    return values, np.asarray([r.rules[0] for r in rows], dtype=np.int_)
+    return values, np.asarray([r.rules[0, 0] for r in rows], dtype=np.int_)
 
 
 class KeptRates(BaseModel):

@@ -56,21 +56,23 @@ class DeterministicVerifier:
         vectors = np.asarray(self.embedder.embed_documents([c.context for c in claims]))
         rows = featurize(list(claims), evidence, vectors, question)
         support, contradiction = self.model.probabilities(rows.values)
-        shape = (len(claims), rows.passages)
+        shape = rows.window.shape  # claims × passages
         support, contradiction = support.reshape(shape), contradiction.reshape(shape)
-        rules = rows.rules.reshape(shape)
-        windows = [
-            rows.windows[c * rows.passages : (c + 1) * rows.passages] for c in range(len(claims))
-        ]
         asked = _years(question) if question else set()
         if asked:
-            for c in range(len(claims)):
-                for p, window in enumerate(windows[c]):
-                    if _elsewhere(asked, evidence, window):
-                        support[c, p] = 0.0
+            away = np.zeros(len(evidence.windows), dtype=bool)
+            for w in np.unique(rows.window):
+                away[w] = _elsewhere(asked, evidence, evidence.windows[w])
+            support = np.where(away[rows.window], 0.0, support)
         return Verdict(
             [
-                self._judgement(claim, support[c], contradiction[c], rules[c], windows[c])
+                self._judgement(
+                    claim,
+                    support[c],
+                    contradiction[c],
+                    rows.rules[c],
+                    [evidence.windows[w] for w in rows.window[c]],
+                )
                 for c, claim in enumerate(claims)
             ],
             self.name,

@@ -105,12 +105,12 @@ def _bigrams(text: str) -> set[tuple[str, str]]:
 class Rows:
     """Feature rows, claim-major: row `c * passages + p` is claim c against passage p.
 
-    `rules` holds what the fixed rules (rag.verification.rules) say of each row.
+    `rules` (what the fixed rules of rag.verification.rules say) and `window` (the index in
+    `evidence.windows` of the window each row describes) are claims × passages.
     """
 
     values: FloatArray
-    windows: list[Window]
-    passages: int
+    window: npt.NDArray[np.int_]
     rules: npt.NDArray[np.int_]
 
 
@@ -263,7 +263,7 @@ def featurize(
         window_coverage=literal,
         novel_coverage=passage_coverage,
     )
-    return Rows(values, [evidence.windows[w] for w in best.ravel()], n_passages, rules.ravel())
+    return Rows(values, best, rules)
 
 
 def _document_facts(evidence: Evidence, passage_terms: list[set[str]]) -> list[PassageFacts]:
