@@ -216,7 +216,7 @@ def test_packaged_and_prompt_format_are_for_llama_cpp_only() -> None:
             parse_catalog({"models": {"q": api | {field: value}}})
 
 
-def test_the_builtin_catalog_adds_the_installed_instruct_models_but_answers_with_local() -> None:
+def test_the_builtin_catalog_answers_with_the_small_instruct_model_then_gemma() -> None:
     catalog = load_catalog(Settings())
     assert list(catalog.models) == ["local", "qwen-1.5b", "qwen-0.5b", "extractive"]
     local, big, small = (catalog.models[n] for n in ("local", "qwen-1.5b", "qwen-0.5b"))
@@ -233,11 +233,10 @@ def test_the_builtin_catalog_adds_the_installed_instruct_models_but_answers_with
     )
     assert all(m.is_self_hosted and m.sensitivity_ceiling == "private" for m in (big, small))
     router = Router(catalog)
-    assert [link.entry.name for link in router.plan(PROMPT).links] == ["local", "extractive"]
-    assert router.model_id.startswith("gemma-3-270m-Q4_K_M@sha256:a5fd3b62230a")
-    assert router.pinned_id("qwen-0.5b") == (
-        f"qwen2.5-coder-0.5b-instruct-awq-Q4_K_M@sha256:{QWEN_05.sha256[:12]}"
-    )
+    chain = [link.entry.name for link in router.plan(PROMPT).links]
+    assert chain == ["qwen-0.5b", "local", "extractive"]
+    assert router.model_id == f"qwen2.5-coder-0.5b-instruct-awq-Q4_K_M@sha256:{QWEN_05.sha256[:12]}"
+    assert router.pinned_id("local").startswith("gemma-3-270m-Q4_K_M@sha256:a5fd3b62230a")
 
 
 def test_rag_generator_packaged_chooses_the_local_model(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -246,6 +245,8 @@ def test_rag_generator_packaged_chooses_the_local_model(monkeypatch: pytest.Monk
     assert local.packaged == "qwen2.5-coder-0.5b"
     generator = build_generator(local)
     assert isinstance(generator, LlamaCppGenerator) and generator.prompt_format == "chat"
+    plan = Router(load_catalog(Settings())).plan(PROMPT)  # a configured `local` answers first
+    assert [link.entry.name for link in plan.links] == ["local", "extractive"]
 
     monkeypatch.setenv("RAG_GENERATOR__PACKAGED", "mistral")
     with pytest.raises(ConfigError, match="models.local: unknown packaged model 'mistral'"):

@@ -448,8 +448,11 @@ def test_a_catalog_file_and_missing_api_key(
         load_catalog(Settings(generator={"catalog_file": tmp_path / "none.toml"}))  # type: ignore[arg-type]
 
 
-def test_the_builtin_catalog_answers_with_the_local_model_then_the_extractive() -> None:
-    settings = Settings(generator={"max_tokens": 64, "model_id": "pinned@1"})  # type: ignore[arg-type]
+def test_a_configured_local_model_answers_then_the_extractive(tmp_path: Path) -> None:
+    gguf = tmp_path / "mine.gguf"
+    gguf.write_bytes(b"GGUF")
+    generator = {"max_tokens": 64, "model_id": "pinned@1", "model_path": gguf}
+    settings = Settings(generator=generator)  # type: ignore[arg-type]
     catalog = load_catalog(settings)
     names = list(catalog.models)  # the installed packaged instruct models in between: see
     assert names[0] == "local" and names[-1] == "extractive"  # test_packaged.py
