@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -24,6 +25,7 @@ from rag.config import Settings, get_settings
 from rag.errors import RagError
 from rag.factory import build_runtime, install_runtime, load_models
 from rag.ratelimit import RateLimiter
+from rag.verification.text import warm_up
 from slackbot.app import build_bolt, slack_secrets
 
 log = logging.getLogger("api")
@@ -68,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = build_runtime(settings)
         install_runtime(runtime)
+        threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
         try:
             if upgraded := runtime.catalog.upgrade_store():
                 log.warning("%d chunks from before permissions: marked readable by all", upgraded)

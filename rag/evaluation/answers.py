@@ -20,7 +20,9 @@ With `oracle`, no model runs: each reference answer is verified as if a model ha
 against the passages retrieved for its question. That measures verification itself: how often
 a correct answer is kept, overall and where retrieval found its evidence (the item's
 `evidence` sentences, or else its reference: at least `EVIDENCE_FOUND` of their content words in
-the retrieved passages).
+the retrieved passages). A question the documents do not answer gets, as its "answer", the
+retrieved sentence that shares most of its words (`beside_the_point`): what a model quoting the
+passages writes, grounded but not an answer, which verification should reject.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from rag.evaluation.report import write_report
 from rag.evaluation.stats import LatencyStats, latency_stats
 from rag.evaluation.wrong import CONTRADICT, NEI, Perturbed, names_in, perturb
 from rag.models import Answer, ScoredChunk
-from rag.verification.text import content_terms, split_sentences
+from rag.verification.text import content_terms, question_content_terms, split_sentences
 
 if TYPE_CHECKING:
     from rag.answering import Answerer
@@ -168,18 +170,22 @@ def evaluate_answers(
 ) -> AnswerReport:
     """Ask every question through `answerer` (routed to `model` or `policy` when given; the
     default policy otherwise) and score the answers. With `oracle`, verify each reference
-    answer instead of asking a model (questions without one are left out)."""
+    answer instead of asking a model (for a question without one: `beside_the_point`)."""
     from rag.generation.router import RouteRequest
 
     route = RouteRequest(model=model, policy=policy) if model or policy else None
     if oracle:
-        items = [item for item in items if item.answer]
+        items = [item for item in items if item.answer or not item.expects_answer]
     names = names_in([a for item in items for a in item.answer])
     records = []
     for done, item in enumerate(items, start=1):
         started = time.perf_counter()
         extra: dict[str, Any] = {}
-        if oracle:
+        if oracle and not item.expects_answer:
+            passages = answerer.passages(collection, item.question)
+            quote = beside_the_point(item.question, passages)
+            answer = answerer.verify(item.question, quote, passages, route=route)
+        elif oracle:
             passages = answerer.passages(collection, item.question)
             answer = answerer.verify(item.question, item.answer[0], passages, route=route)
             extra["evidence_retrieved"] = evidence_found(item, passages)
@@ -222,11 +228,20 @@ def wrong_answers(
     }
     at = items.index(item)
     others = [*items[at + 1 :], *items[:at]]
-    other = next((o for o in others if not set(o.documents) & set(item.documents)), None)
+    other = next(
+        (o for o in others if o.answer and not set(o.documents) & set(item.documents)), None
+    )
     if other is not None:
         answer = other.answer[0]
         made["other"] = Perturbed(answer, NEI, split_sentences(answer)[0])
     return made
+
+
+def beside_the_point(question: str, passages: Sequence[ScoredChunk]) -> str:
+    """The passages' sentence that shares most of the question's content words."""
+    asked = question_content_terms(question)
+    sentences = [s for p in passages for s in split_sentences(p.chunk.text)]
+    return max(sentences, key=lambda s: len(asked & set(content_terms(s))), default="")
 
 
 def evidence_found(item: QAItem, passages: Sequence[ScoredChunk]) -> bool:

@@ -89,6 +89,11 @@ def normalize_term(word: str) -> str:
     return _stemmer().stem(word)
 
 
+def warm_up() -> None:
+    """Load the stemmer and the word-frequency lists now (about 2 s), not on the first answer."""
+    term_weight(normalize_term("warming"))
+
+
 @lru_cache(maxsize=1)
 def _stemmer() -> _Stemmer:
     from nltk.stem.porter import PorterStemmer
