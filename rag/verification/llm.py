@@ -11,7 +11,9 @@ its token budget still counts for the entries it completed. A claim the reply
 leaves out, or gives an unknown label, is judged by the deterministic verifier alone; evidence
 ids that name no sentence are ignored, and a SUPPORTED claim with no valid evidence id rests
 on the deterministic verifier's best window. Claims beyond `max_claims` (what the model's
-output budget holds) are judged deterministically too.
+output budget holds) are judged deterministically too. A claim the deterministic verifier finds
+CONTRADICTED (a number the passage does not give, "not" added) stays so whatever the model says:
+small models call such claims SUPPORTED.
 """
 
 from __future__ import annotations
@@ -189,6 +191,8 @@ def _sentence_id(value: object) -> int | None:
 def _judgement(
     label: ClaimLabel, sentence_ids: list[int], evidence: Evidence, baseline: Judgement
 ) -> Judgement:
+    if label is ClaimLabel.SUPPORTED and baseline.label is ClaimLabel.CONTRADICTED:
+        return baseline  # a number or a negation the passage contradicts: rules outrank a model
     windows = [Window(evidence.passage_of[i], i, i) for i in sentence_ids]
     if not windows and label is not ClaimLabel.NOT_FOUND:
         windows = baseline.windows[:1]

@@ -114,6 +114,19 @@ def test_a_contradiction_the_model_finds_is_dropped(
     assert result.claims[0].label is ClaimLabel.CONTRADICTED
 
 
+def test_a_number_the_passage_contradicts_stays_contradicted_whatever_the_model_says(
+    stubs: dict[str, StubServer], verifiers: Verifiers
+) -> None:
+    # HITS[0] (S1, S2) says the tower was completed in 1889; the model calls 1887 supported.
+    stubs["vllm"].reply(Reply(text=verdict((1, "SUPPORTED", [1]))))
+    answer = "The Eiffel Tower was completed in 1887 for the World's Fair in Paris."
+    result = check(answer, HITS, llm(verifiers, "checked"))
+
+    assert result.verifier == "llm:vllm" and result.fallback is None
+    assert result.claims[0].label is ClaimLabel.CONTRADICTED
+    assert not result.answerable
+
+
 @pytest.mark.parametrize(
     "reply",
     [
