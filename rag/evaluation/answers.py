@@ -47,6 +47,7 @@ from rag.verification.text import content_terms, question_content_terms, split_s
 
 if TYPE_CHECKING:
     from rag.answering import Answerer
+    from rag.generation.router import RouteRequest
 
 
 WRONG_KINDS = ("number", "name", "other")
@@ -180,21 +181,10 @@ def evaluate_answers(
     records = []
     for done, item in enumerate(items, start=1):
         started = time.perf_counter()
-        extra: dict[str, Any] = {}
-        if oracle and not item.expects_answer:
-            passages = answerer.passages(collection, item.question)
-            quote = beside_the_point(item.question, passages)
-            answer = answerer.verify(item.question, quote, passages, route=route)
-        elif oracle:
-            passages = answerer.passages(collection, item.question)
-            answer = answerer.verify(item.question, item.answer[0], passages, route=route)
-            extra["evidence_retrieved"] = evidence_found(item, passages)
-            extra["wrong_kept"] = {
-                kind: wrong.inserted in answerer.verify(item.question, wrong.text, passages).answer
-                for kind, wrong in wrong_answers(item, items, passages, names, seed=done).items()
-            }
+        if oracle:
+            answer, extra = _oracle(answerer, collection, item, items, names, route, seed=done)
         else:
-            answer = answerer.answer(collection, item.question, route=route)
+            answer, extra = answerer.answer(collection, item.question, route=route), {}
         latency = (time.perf_counter() - started) * 1000
         records.append(_record(item, answer, latency).model_copy(update=extra))
         if progress:
@@ -208,6 +198,34 @@ def evaluate_answers(
         latency=latency_stats([r.latency_ms for r in records]),
         records=records,
     )
+
+
+def _oracle(
+    answerer: Answerer,
+    collection: str,
+    item: QAItem,
+    items: Sequence[QAItem],
+    names: Sequence[str],
+    route: RouteRequest | None,
+    *,
+    seed: int,
+) -> tuple[Answer, dict[str, Any]]:
+    """The reference answer (for an unanswerable question: `beside_the_point`) verified against
+    the passages retrieved for the question, with what the record adds: whether they held the
+    evidence, and which wrong answers made from the reference survived."""
+    passages = answerer.passages(collection, item.question)
+    if not item.expects_answer:
+        quote = beside_the_point(item.question, passages)
+        return answerer.verify(item.question, quote, passages, route=route), {}
+    answer = answerer.verify(item.question, item.answer[0], passages, route=route)
+    wrong = wrong_answers(item, items, passages, names, seed=seed)
+    return answer, {
+        "evidence_retrieved": evidence_found(item, passages),
+        "wrong_kept": {
+            kind: made.inserted in answerer.verify(item.question, made.text, passages).answer
+            for kind, made in wrong.items()
+        },
+    }
 
 
 def wrong_answers(
