@@ -8,7 +8,7 @@ concurrent retrieval when idle and while a bulk ingestion job runs, then full an
 A base corpus (samples/docs and the first --base-docs SciFact documents) is ingested first, then
 three timed phases: "idle" (POST /v1/retrieve), "ingesting" (the same load while a folder job of
 --ingest-docs more SciFact documents runs, after a third of a phase of the job alone to compare
-its pace; the job is cancelled when the phase ends) and "answers" (POST /v1/query, default local
+its pace; the job is cancelled when the phase ends) and "answers" (POST /v1/query, default
 model, samples/qa.jsonl questions). Each client sends its next request once the last one answered
 (a closed loop), so QPS is what the service sustained at that concurrency; a request still
 running at the deadline is waited for and counted. The key has no rate limit: the service is
