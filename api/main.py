@@ -9,10 +9,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import Authenticate
-from api.errors import ERROR_RESPONSES, error_response, install_error_handlers
+from api.errors import ERROR_RESPONSES, install_error_handlers
+from api.limits import BodyLimit
 from api.observe import Observe
 from api.routers import audit, collections, documents, health, jobs, keys, models, search
 from api.routers.slack import slack_router
@@ -29,35 +29,6 @@ from rag.verification.text import warm_up
 from slackbot.app import build_bolt, slack_secrets
 
 log = logging.getLogger("api")
-
-
-class BodyLimit:
-    """Refuse a request whose declared body is over its limit before reading any of it: uploads
-    (multipart) have one limit, every other body (JSON) a smaller one."""
-
-    def __init__(self, app: ASGIApp, max_upload_bytes: int, max_json_bytes: int):
-        self.app = app
-        self.max_upload_bytes, self.max_json_bytes = max_upload_bytes, max_json_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            headers = dict(scope["headers"])
-            length = headers.get(b"content-length")
-            upload = headers.get(b"content-type", b"").startswith(b"multipart/")
-            limit, setting = (
-                (self.max_upload_bytes, "api.max_upload_mb")
-                if upload
-                else (self.max_json_bytes, "api.max_json_mb")
-            )
-            if length is not None and length.isdigit() and int(length) > limit:
-                response = error_response(
-                    413,
-                    "payload_too_large",
-                    f"request body is over the {limit / 2**20:.0f} MiB limit ({setting})",
-                )
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -1,9 +1,11 @@
 """Across real `rag serve` processes: one key's rate limit is shared by every API process (the
-bucket is in Redis), and no secret reaches a log line or /readyz."""
+bucket is in Redis), no secret reaches a log line or /readyz, and body limits hold whatever the
+framing."""
 
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +20,7 @@ from tests.e2e.serve import serve_env, start_server, stop_server
 pytestmark = pytest.mark.slow
 VENDOR_KEY = "sk-proj-LEAKCHECK0123456789abcdefXYZ"
 PER_MINUTE, BURST = 30, 4  # a token every 2 s
+MAX_JSON_MB, MAX_UPLOAD_MB = 1, 2
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +33,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[dict[str,
         "RAG_AUTH__QUERY_RATE__BURST": str(BURST),
         "RAG_LOG_LEVEL": "DEBUG",
         "OPENAI_API_KEY": VENDOR_KEY,
+        "RAG_API__MAX_JSON_MB": str(MAX_JSON_MB),
+        "RAG_API__MAX_UPLOAD_MB": str(MAX_UPLOAD_MB),
     }
     envs = [serve_env(tmp_path_factory.mktemp(f"api{n}"), **settings) for n in range(2)]
     procs = [start_server(env) for env in envs]
@@ -85,3 +90,49 @@ def test_no_secret_reaches_the_logs_or_readyz(servers: list[dict[str, str]]) -> 
         tail = secret.split("_")[-1]
         assert tail not in log, f"a secret is in the log: {tail[:6]}..."  # ...without secrets
         assert tail not in readyz
+
+
+def _chunked(body: bytes) -> Iterator[bytes]:
+    """`body` as a stream of unknown length: httpx sends it with `Transfer-Encoding: chunked`."""
+    for start in range(0, len(body), 64 << 10):
+        yield body[start : start + (64 << 10)]
+
+
+def test_body_limits_hold_for_chunked_bodies(servers: list[dict[str, str]]) -> None:
+    env = servers[0]
+    api, headers = env["RAG_API_URL"], {"Authorization": f"Bearer {env['RAG_API_KEY']}"}
+    big = json.dumps({"collection": "none", "question": "x" * (15 << 20)}).encode()
+    response = httpx.post(
+        f"{api}/v1/retrieve",
+        content=_chunked(big),
+        headers={**headers, "Content-Type": "application/json"},
+        timeout=60,
+    )
+    assert response.status_code == 413, response.text[:300]
+    assert "api.max_json_mb" in response.json()["error"]["message"]
+
+    # Two files, each under the per-file limit, together over the request's: refused as they
+    # arrive, not accepted after spooling both.
+    assert httpx.post(f"{api}/v1/collections", json={"name": "limits"}, headers=headers).is_success
+    part = b"a" * int(MAX_UPLOAD_MB * 0.9 * 2**20)
+    boundary = "limitsboundary"
+    body = (
+        b"".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
+            f"Content-Type: text/plain\r\n\r\n".encode()
+            + part
+            + b"\r\n"
+            for name in ("one.txt", "two.txt")
+        )
+        + f"--{boundary}--\r\n".encode()
+    )
+    response = httpx.post(
+        f"{api}/v1/collections/limits/documents",
+        content=_chunked(body),
+        headers={**headers, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+        timeout=60,
+    )
+    assert response.status_code == 413, response.text[:300]
+    assert "api.max_upload_mb" in response.json()["error"]["message"]
+    listed = httpx.get(f"{api}/v1/collections/limits/documents", headers=headers).json()
+    assert listed == []
