@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rag.access import document_access
+from rag.errors import InvalidInput
 from rag.generation.catalog import Policy
 from rag.generation.router import RouteRequest
 from rag.models import ScoredChunk
 from rag.retrieval import SearchOptions
+from rag.staging import check_source, safe_source
 
 # The largest OFFSET SQLite (INTEGER) and PostgreSQL (BIGINT) take.
 MAX_OFFSET = 2**63 - 1
 
 
-class CollectionCreate(BaseModel):
+class Strict(BaseModel):
+    """A request body: a field it does not know (a typo such as `allowedGroups`) is a 422, never
+    silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class CollectionCreate(Strict):
     name: str = Field(examples=["handbook"])
     description: str = ""
 
 
-class Permissions(BaseModel):
+class Permissions(Strict):
     """Who may retrieve a document: these groups and users; neither = everyone."""
 
     allowed_groups: list[str] = Field(default_factory=list, examples=[["hr", "legal"]])
@@ -29,6 +38,12 @@ class Permissions(BaseModel):
 
     def access(self) -> list[str]:
         return document_access(self.allowed_groups, self.allowed_users)
+
+    def given_access(self) -> list[str] | None:
+        """For ingestion: None when the request names neither field, so that a document already
+        in the collection keeps its list (an empty list given explicitly means everyone)."""
+        given = {"allowed_groups", "allowed_users"} & self.model_fields_set
+        return self.access() if given else None
 
 
 class TextDocument(Permissions):
@@ -38,13 +53,29 @@ class TextDocument(Permissions):
     format: str = Field(default="markdown", pattern="^(markdown|text)$")
     metadata: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("source")
+    @classmethod
+    def _safe_source(cls, source: str) -> str:
+        """An uploaded file's rule (`safe_source`), so that a source means the same whichever
+        way it came: `../x` refused, `/x` made `x`. A URL is kept as given, `//` and all, since
+        citations link to it; it still passes the name checks (`check_source`)."""
+        try:
+            if source.startswith(("https://", "http://")):
+                check_source(source)
+                return source
+            return safe_source(source)
+        except InvalidInput as exc:  # a ValueError is what pydantic reports as a 422
+            raise ValueError(exc.message) from None
 
-class TextDocuments(BaseModel):
+
+class TextDocuments(Strict):
     documents: list[TextDocument] = Field(min_length=1)
 
 
 class SearchRequest(SearchOptions):
     """Unset options take the service's configured defaults."""
+
+    model_config = ConfigDict(extra="forbid")
 
     collection: str
     question: str = Field(min_length=1)
@@ -61,7 +92,14 @@ class QueryRequest(SearchRequest):
     )
     stream: bool = Field(
         default=False,
-        description="Server-Sent Events: `token` events, then `answer` (or `error`).",
+        description="Server-Sent Events: `token` (or `verified`) events, then `answer` (or "
+        "`error`).",
+    )
+    stream_mode: Literal["raw", "verified"] = Field(
+        default="raw",
+        description="raw: `token` events with the model's unchecked text, as it is written; "
+        "verified: `verified` events with only the sentences that passed verification (what "
+        "a person should see).",
     )
 
     def route_request(self) -> RouteRequest | None:

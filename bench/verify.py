@@ -7,6 +7,10 @@ them, features, the fitted model and the rules, and building citations. The base
 in the same run on the same answers, is embedding those claims alone (the one model call
 verification makes), so the ratio says how much the rest adds.
 
+A verified stream (`IncrementalCheck`, issue 17) checks each sentence as it completes: its cost
+per answer, fed word by word as a model writes, is printed against one check of the finished
+answer, with the longest pause it adds after a sentence ends (the delay before it is shown).
+
     .venv/bin/python bench/verify.py [--answers 114] [--repeat 3]
 
 Figures are printed, never asserted. Target (issue 16): at most 10 ms per claim.
@@ -26,9 +30,11 @@ c.prepare_env()  # puts the project on the path
 from rag.embedding.sentence_transformers import SentenceTransformerEmbedder  # noqa: E402
 from rag.evaluation.beir import load_corpus  # noqa: E402
 from rag.models import Chunk, ScoredChunk  # noqa: E402
+from rag.verification import Verifier  # noqa: E402
 from rag.verification.check import check  # noqa: E402
 from rag.verification.claims import split_answer  # noqa: E402
 from rag.verification.deterministic import DeterministicVerifier  # noqa: E402
+from rag.verification.incremental import IncrementalCheck  # noqa: E402
 
 QA = c.ROOT / "bench" / "data" / "scifact-qa" / "qa.jsonl"
 PASSAGES = 5
@@ -91,6 +97,33 @@ def main() -> None:
     print(line("baseline: embed claims only", embed_ms))
     ratio = statistics.median(verify_ms) / statistics.median(embed_ms)
     print(f"ratio verification / embedding: {ratio:.2f}")
+    _stream(cases, verifier)
+
+
+def _stream(cases: list[tuple[str, str, list[ScoredChunk], list[str]]], verifier: Verifier) -> None:
+    once_ms, stream_ms, pause_ms = [], [], []
+    for question, answer, hits, _ in cases:
+        t0 = time.perf_counter()
+        check(answer, hits, verifier, question)
+        once_ms.append((time.perf_counter() - t0) * 1000)
+        incremental, pauses = IncrementalCheck(hits, verifier, question), [0.0]
+        t0 = time.perf_counter()
+        for word in answer.split(" "):
+            t1 = time.perf_counter()
+            incremental.feed(word + " ")
+            pauses.append((time.perf_counter() - t1) * 1000)
+        incremental.finish(answer)
+        stream_ms.append((time.perf_counter() - t0) * 1000)
+        pause_ms.append(max(pauses))
+    print(f"verified stream, per answer ({len(cases)} answers, fed word by word):")
+    for name, values in (
+        ("one check at the end", once_ms),
+        ("stream: all checks", stream_ms),
+        ("stream: longest pause", pause_ms),
+    ):
+        print(f"  {name:<26} p50 {statistics.median(values):6.1f} ms  max {max(values):6.1f} ms")
+    ratio = statistics.median(stream_ms) / statistics.median(once_ms)
+    print(f"ratio stream / one check: {ratio:.2f}")
 
 
 if __name__ == "__main__":

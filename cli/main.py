@@ -155,7 +155,12 @@ def query(
     filters: Filters = None,
     model: Annotated[str | None, typer.Option(help="A catalog model (GET /v1/models).")] = None,
     policy: Annotated[str | None, typer.Option(help="A routing policy by name.")] = None,
-    stream: Annotated[bool, typer.Option(help="Print the answer as it is written.")] = False,
+    stream: Annotated[
+        bool, typer.Option(help="Print the answer as it is written, verified sentences only.")
+    ] = False,
+    raw: Annotated[
+        bool, typer.Option(help="With --stream: the model's unchecked text as it comes.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw response.")] = False,
     api_url: ApiUrl = DEFAULT_URL,
 ) -> None:
@@ -165,7 +170,8 @@ def query(
     client = Client(api_url)
     try:
         if stream:
-            answer = _streamed(client, body | {"stream": True})
+            mode = "raw" if raw else "verified"
+            answer = _streamed(client, body | {"stream": True, "stream_mode": mode})
         else:
             answer = client.request("POST", "/v1/query", json=body)
     except ApiError as exc:
@@ -179,10 +185,11 @@ def query(
 
 
 def _streamed(client: Client, body: dict[str, Any]) -> dict[str, Any]:
-    """Tokens as they come; the final answer (whose text verification may revise)."""
+    """Text as it comes (verified sentences, or raw tokens); the final answer (whose text
+    differs from what was printed when `revised`)."""
     console.print()
     for event, data in client.events("/v1/query", body):
-        if event == "token":
+        if event in ("token", "verified"):
             console.print(data["text"], end="", style="bold", highlight=False)
         elif event == "answer":
             console.print("\n")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from rag import metrics, tracing
 from rag.errors import GenerationError, InvalidInput
 from rag.generation import Done, EventStream, Generator, TextDelta
+from rag.generation.catalog import DETERMINISTIC
 from rag.generation.router import Router, RouteRequest
 from rag.models import (
     Answer,
@@ -28,6 +29,7 @@ from rag.models import (
 )
 from rag.retrieval import Retriever, SearchOptions
 from rag.verification.check import check
+from rag.verification.incremental import IncrementalCheck
 from rag.verification.select import Verifiers
 from rag.verification.text import model_markers
 
@@ -54,7 +56,15 @@ class AnswerDone:
     revised: bool
 
 
-AnswerEvent = AnswerDelta | AnswerDone
+@dataclass(frozen=True, slots=True)
+class VerifiedDelta:
+    """Verified text to append to what was shown (`stream(verified=True)`): whole sentences, or
+    the supported clauses of one, never taken back by the final answer."""
+
+    text: str
+
+
+AnswerEvent = AnswerDelta | VerifiedDelta | AnswerDone
 AnswerStream = PyGenerator[AnswerEvent, None, None]
 
 
@@ -117,10 +127,14 @@ class Answerer:
         *,
         route: RouteRequest | None = None,
         access: Sequence[str] | None = None,
+        verified: bool = False,
     ) -> AnswerStream:
         """Retrieves and picks the model now (so a bad request fails before anything is sent),
-        then returns the events: `AnswerDelta`s, then one `AnswerDone`. An error after the first
-        delta is raised from the iterator; closing it closes the model's stream."""
+        then returns the events: `AnswerDelta`s (the model's raw text) or, with `verified`,
+        `VerifiedDelta`s (only text that passed verification, sentence by sentence; all at the
+        end when a model verifies, as it judges the whole answer), then one `AnswerDone`. An
+        error after the first delta is raised from the iterator; closing it closes the model's
+        stream."""
         self._check_route(route)
         prepared = self._prepare(collection, question, options, access, route)
         if isinstance(prepared, Answer):
@@ -132,7 +146,12 @@ class Answerer:
         else:
             self._no_routing(route)
             events = self.generator.stream(prepared.prompt)
-        return self._relay(prepared, events)
+        incremental = None
+        if verified and self.verifiers.requested(route) == DETERMINISTIC:
+            incremental = IncrementalCheck(
+                prepared.relevant, self.verifiers.deterministic, prepared.prompt.question
+            )
+        return self._relay(prepared, events, verified, incremental)
 
     def passages(
         self,
@@ -167,18 +186,35 @@ class Answerer:
         prepared = _Prepared(time.perf_counter(), 0.0, passages, prompt, route)
         return self._finish(prepared, Generation(text=answer_text, model=model), 0.0)
 
-    def _relay(self, prepared: _Prepared, events: EventStream) -> AnswerStream:
+    def _relay(
+        self,
+        prepared: _Prepared,
+        events: EventStream,
+        verified: bool,
+        incremental: IncrementalCheck | None,
+    ) -> AnswerStream:
         gen_start = time.perf_counter()
         span = tracing.start_span("generate", streamed=True)
         try:
             for event in events:
-                if isinstance(event, TextDelta):
+                if isinstance(event, TextDelta) and not verified:
                     yield AnswerDelta(event.text)
+                elif isinstance(event, TextDelta) and incremental is not None:
+                    if shown := incremental.feed(event.text):
+                        yield VerifiedDelta(shown)
                 elif isinstance(event, Done):
                     generation = event.generation
                     span.set_attribute("rag.model", generation.model)
-                    answer = self._finish(prepared, generation, time.perf_counter() - gen_start)
-                    yield AnswerDone(answer, revised=answer.answer != generation.text)
+                    elapsed = time.perf_counter() - gen_start
+                    answer = self._finish(prepared, generation, elapsed, incremental)
+                    streamed = generation.text
+                    if verified:
+                        rest = incremental.rest if incremental else answer.answer
+                        if answer.answerable and rest:
+                            yield VerifiedDelta(rest)
+                        streamed = incremental.shown if incremental else answer.answer
+                        streamed = streamed if answer.answerable else ""
+                    yield AnswerDone(answer, revised=answer.answer != streamed)
                     return
             raise GenerationError("the model's stream ended without a final generation")
         finally:
@@ -219,12 +255,22 @@ class Answerer:
         )
         return _Prepared(start, retrieval_ms, relevant, prompt, route)
 
-    def _finish(self, prepared: _Prepared, generation: Generation, generation_s: float) -> Answer:
+    def _finish(
+        self,
+        prepared: _Prepared,
+        generation: Generation,
+        generation_s: float,
+        incremental: IncrementalCheck | None = None,
+    ) -> Answer:
+        """`incremental`: the checks made while a verified stream was written (deterministic)."""
         question = prepared.prompt.question
         choice = self.verifiers.choose(prepared.route, generation.route)
         verify_start = time.perf_counter()
         with tracing.span("verify") as span:
-            checked = check(generation.text, prepared.relevant, choice.verifier, question)
+            if incremental is not None:
+                checked = incremental.finish(generation.text)
+            else:
+                checked = check(generation.text, prepared.relevant, choice.verifier, question)
             span.set_attribute("rag.verifier", checked.verifier)
         verification_ms = (time.perf_counter() - verify_start) * 1000
         reason = checked.reason

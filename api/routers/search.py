@@ -15,7 +15,7 @@ from api.deps import RuntimeDep
 from api.errors import error_responses
 from api.schemas import Hit, QueryRequest, RetrieveResponse, SearchRequest
 from api.sse import SSE_HEADERS, frame
-from rag.answering import AnswerDelta, AnswerStream
+from rag.answering import AnswerDelta, AnswerStream, VerifiedDelta
 from rag.errors import InvalidInput, RagError
 from rag.factory import Runtime
 from rag.models import Answer
@@ -60,8 +60,10 @@ def retrieve(body: SearchRequest, rt: RuntimeDep, caller: QueryCaller) -> Retrie
 )
 async def query(body: QueryRequest, rt: RuntimeDep, request: Request, caller: QueryCaller) -> Any:
     """An answer with citations. With `"stream": true`, Server-Sent Events: `token` events
-    (`{"text"}`, the model's raw text), then one `answer` event (the checked answer, whose
-    `revised` says whether grounding changed the streamed text), or an `error` event."""
+    (`{"text"}`, the model's raw text) or, with `"stream_mode": "verified"`, `verified` events
+    (`{"text"}` to append: only sentences that passed verification, never taken back), then one
+    `answer` event (the checked answer, whose `revised` says whether it differs from the
+    streamed text), or an `error` event."""
     _check(body, rt, caller)
     route, access = body.route_request(), caller.access
     if not body.stream:
@@ -74,7 +76,14 @@ async def query(body: QueryRequest, rt: RuntimeDep, request: Request, caller: Qu
         return answer
     # Retrieval and the choice of model happen now, so a bad request is still a plain 4xx.
     events = await run_in_threadpool(
-        lambda: rt.answerer.stream(body.collection, body.question, body, route=route, access=access)
+        lambda: rt.answerer.stream(
+            body.collection,
+            body.question,
+            body,
+            route=route,
+            access=access,
+            verified=body.stream_mode == "verified",
+        )
     )
     return StreamingResponse(
         _server_sent_events(events, request, lambda a: _audit(caller, "query", body, a)),
@@ -103,6 +112,8 @@ async def _server_sent_events(
                 return
             if isinstance(event, AnswerDelta):
                 yield frame("token", {"text": event.text})
+            elif isinstance(event, VerifiedDelta):
+                yield frame("verified", {"text": event.text})
             else:
                 cited([c.document_id for c in event.answer.citations])
                 answer = event.answer.model_dump(mode="json")

@@ -74,16 +74,22 @@ class Checked:
 
 
 def check(
-    answer_text: str, hits: list[ScoredChunk], verifier: Verifier, question: str | None = None
+    answer_text: str,
+    hits: list[ScoredChunk],
+    verifier: Verifier,
+    question: str | None = None,
+    *,
+    evidence: Evidence | None = None,
 ) -> Checked:
-    """Verify `answer_text` against `hits` (in the order the model saw them: [1] is hits[0])."""
+    """Verify `answer_text` against `hits` (in the order the model saw them: [1] is hits[0]);
+    `evidence`: `gather(hits)` made once for several checks against the same hits."""
     split = split_answer(answer_text, question)
     checkable = [c for c in split.claims if c.checkable]
     if not checkable or not hits:
         why = ABSTAINED_REASON if split.abstained else EMPTY_REASON
         why = why if not checkable else NO_PASSAGES_REASON
         return Checked("", False, verifier.name, claims=_unchecked(split.claims), reason=why)
-    evidence = gather(hits)
+    evidence = evidence or gather(hits)
     verdict = verifier.judge(checkable, evidence, question)
     judged = dict(zip(map(id, checkable), verdict.judgements, strict=True))
     citations, markers = _citations(evidence, verdict.judgements)

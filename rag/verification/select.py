@@ -45,6 +45,12 @@ class Verifiers:
             if problem:
                 raise ConfigError(f"verification.verifier: {problem}")
 
+    def requested(self, request: RouteRequest | None) -> str:
+        """Who the policy of `request` asks to verify: deterministic, a model, or self."""
+        if self.router is None:
+            return DETERMINISTIC
+        return self.router.policy(request)[1].verifier or self.default
+
     def choose(self, request: RouteRequest | None, route: Route | None) -> Choice:
         """The verifier for an answer to `request` that `route` describes (None: no routing)."""
         if self.router is None:

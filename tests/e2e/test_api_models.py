@@ -198,6 +198,27 @@ async def test_streamed_answer_is_tokens_then_the_checked_answer(
     assert isinstance(answer["revised"], bool)
 
 
+async def test_a_verified_stream_shows_only_sentences_the_answer_keeps(
+    client: httpx.AsyncClient, docs: str, fresh: dict[str, StubServer]
+) -> None:
+    text = (
+        "The fleet controller is written in Rust [1]. It was rewritten in Go by a team in "
+        "Lisbon. It reconciles desired state every 15 minutes [1]."
+    )
+    fresh["gpt"].reply(Reply(text=text))
+    body = {"collection": docs, "question": QUESTION, "stream": True, "stream_mode": "verified"}
+    events = parse_sse((await client.post("/v1/query", json=body | {"model": "gpt"})).text)
+    kinds = [kind for kind, _ in events]
+    assert kinds[-1] == "answer" and set(kinds[:-1]) == {"verified"} and len(kinds) >= 3
+    shown = [data["text"] for kind, data in events if kind == "verified"]
+    answer = events[-1][1]
+    assert "".join(shown) == answer["answer"] and not answer["revised"]
+    assert shown[0] == "The fleet controller is written in Rust."
+    assert "Lisbon" not in answer["answer"] and "15 minutes" in answer["answer"]
+    labels = [c["label"] for c in answer["verification"]["claims"]]
+    assert labels.count("supported") == 2 and len(labels) == 3
+
+
 async def test_an_error_after_the_first_token_is_an_error_event(
     client: httpx.AsyncClient, docs: str, fresh: dict[str, StubServer]
 ) -> None:
