@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from rag import metrics
 from rag.logs import log_context
 
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # fullmatch: `$` would take a final "\n"
 
 
 class Observe:
@@ -28,7 +28,7 @@ class Observe:
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         given = headers.get("x-request-id", "")
-        request_id = given if _SAFE_ID.match(given) else uuid.uuid4().hex
+        request_id = given if _SAFE_ID.fullmatch(given) else uuid.uuid4().hex
         method, status = scope["method"], 500
 
         async def send_with_id(message: Message) -> None:

@@ -66,8 +66,9 @@ def ingest(
     A document's id is its path: a file given by itself is named by its file name, a file
     found in a folder by the folder's name and its path inside it (handbook/hr/leave.md).
     Running the same command again skips what did not change; --prune also deletes documents
-    whose files were removed from the folder. Documents are readable by every key unless
-    --allowed-groups/--allowed-users say who may."""
+    whose files were removed from the folder. New documents are readable by every key unless
+    --allowed-groups/--allowed-users say who may; documents already there keep their access
+    lists unless these options are given."""
     given = {"metadata": metadata, "allowed_groups": allowed_groups, "allowed_users": allowed_users}
     form = {k: v for k, v in given.items() if v}
     files, folders = _collect(paths or [], include or [], exclude or [])
@@ -142,7 +143,8 @@ def _submit_manifest(client: Client, collection: str, manifest: Path, form: dict
     if "metadata" in form:
         body["metadata"] = json.loads(form["metadata"])
     for field in ("allowed_groups", "allowed_users"):
-        body[field] = split_list(form.get(field))
+        if field in form:  # not given: documents already there keep their access lists
+            body[field] = split_list(form[field])
     return client.request("POST", "/v1/jobs", json=body)
 
 

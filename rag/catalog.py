@@ -5,16 +5,16 @@ from __future__ import annotations
 import re
 import shutil
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
-from rag.access import EVERYONE, split_access
+from rag.access import EVERYONE, field_readers, split_access, visible_fields
 from rag.db.session import Database
 from rag.db.tables import CollectionRow, DocumentRow
 from rag.errors import ConflictError, InvalidInput, NotFoundError
@@ -23,6 +23,7 @@ from rag.models import CollectionInfo, DocumentInfo
 from rag.stores import VectorStore
 
 COLLECTION_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_SOURCES_PER_QUERY = 1000  # bound parameters per IN list, well under every backend's limit
 
 
 @dataclass
@@ -48,7 +49,7 @@ class Catalog:
     # Collections ------------------------------------------------------------------------
 
     def create_collection(self, name: str, description: str, dimension: int) -> CollectionInfo:
-        if not COLLECTION_NAME.match(name):
+        if not COLLECTION_NAME.fullmatch(name):  # `$` alone would take a final "\n"
             raise InvalidInput(
                 f"invalid collection name {name!r}: use 1-63 lower-case letters, digits, '-' "
                 "or '_', starting with a letter or digit"
@@ -63,7 +64,7 @@ class Catalog:
                 )
                 session.add(row)
                 session.flush()
-                info = _collection_info(row, 0)
+                info = _collection_info(row, 0, None)
         except IntegrityError as exc:
             raise ConflictError(f"collection {name!r} already exists") from exc
         self.store.ensure_collection(name, dimension)
@@ -73,19 +74,21 @@ class Catalog:
         self, names: Collection[str] | None = None, access: Sequence[str] | None = None
     ) -> list[CollectionInfo]:
         """Every collection, or those of `names` (a key's); counting only documents readable
-        with `access` tokens when given (counts must not reveal what a caller cannot read)."""
+        with `access` tokens when given, and listing only the metadata fields such documents
+        carry (neither counts nor field names may reveal what a caller cannot read)."""
         with self.db.session() as session:
             query = select(CollectionRow).order_by(CollectionRow.name)
             if names is not None:
                 query = query.where(CollectionRow.name.in_(names))
             rows = list(session.scalars(query))
             counts = _document_counts(session, [r.id for r in rows], access)
-            return [_collection_info(row, counts.get(row.id, 0)) for row in rows]
+            return [_collection_info(row, counts.get(row.id, 0), access) for row in rows]
 
     def get_collection(self, name: str, access: Sequence[str] | None = None) -> CollectionInfo:
         with self.db.session() as session:
             row = collection_row(session, name)
-            return _collection_info(row, _document_counts(session, [row.id], access).get(row.id, 0))
+            count = _document_counts(session, [row.id], access).get(row.id, 0)
+            return _collection_info(row, count, access)
 
     def upgrade_store(self) -> int:
         """Every collection's vectors brought up to this version (see `VectorStore.upgrade`)."""
@@ -93,12 +96,15 @@ class Catalog:
             names = list(session.scalars(select(CollectionRow.name)))
         return sum(self.store.upgrade(name) for name in names)
 
-    def metadata_fields(self, name: str) -> dict[str, FieldType]:
-        """The collection's filterable metadata keys; one row read, for every query."""
+    def metadata_fields(
+        self, name: str, access: Sequence[str] | None = None
+    ) -> dict[str, FieldType]:
+        """The collection's filterable metadata keys, those a caller with `access` tokens may
+        know of when given; one row read, for every query."""
         with self.db.session() as session:
             row = collection_row(session, name)
             self.check_embedder(row)
-            return dict(row.metadata_fields or {})
+            return _visible_fields(row, access)
 
     def check_embedder(self, row: CollectionRow) -> None:
         """Vectors of two embedders do not compare: a collection embedded by another model
@@ -142,6 +148,7 @@ class Catalog:
             doc = _document(session, collection, document_id)
             doc.access = access
             info = _document_info(doc, collection)
+            recount_field_readers(session, doc.collection)
         self.store.set_access(collection, document_id, access)
         return info
 
@@ -169,6 +176,35 @@ def _document(session: Session, collection: str, document_id: str) -> DocumentRo
     return doc
 
 
+def learn_field_readers(coll: CollectionRow, sources: Sequence[str]) -> None:
+    """Add who may read the documents of `sources`, as recorded in `coll`'s session, to the
+    readers of the metadata keys they carry. Uploads only add; a change of a document's access
+    list (by PUT or by re-ingesting) recounts the collection (`recount_field_readers`); a
+    deletion does not (it reveals nothing to anyone, and a prune would recount once per file)."""
+    session = object_session(coll)
+    assert session is not None, "the collection row must belong to the submission's session"
+    readers = coll.metadata_field_access or {}
+    for start in range(0, len(sources), _SOURCES_PER_QUERY):
+        batch = sources[start : start + _SOURCES_PER_QUERY]
+        readers = field_readers(
+            _metadata_and_access(session, coll, DocumentRow.source.in_(batch)), readers
+        )
+    coll.metadata_field_access = readers
+
+
+def recount_field_readers(session: Session, coll: CollectionRow) -> None:
+    """Who may see each metadata key, from the collection's documents as they are now: a key
+    stops showing to callers who can no longer read any document carrying it."""
+    coll.metadata_field_access = field_readers(_metadata_and_access(session, coll))
+
+
+def _metadata_and_access(
+    session: Session, coll: CollectionRow, *where: ColumnElement[bool]
+) -> Iterable[tuple[dict[str, Any], list[str]]]:
+    query = select(DocumentRow.metadata_, DocumentRow.access)
+    return session.execute(query.where(DocumentRow.collection_id == coll.id, *where)).tuples()
+
+
 def _document_counts(
     session: Session, collection_ids: list[str], access: Sequence[str] | None
 ) -> dict[str, int]:
@@ -186,13 +222,19 @@ def _document_counts(
     return dict(counts)
 
 
-def _collection_info(row: CollectionRow, document_count: int) -> CollectionInfo:
+def _visible_fields(row: CollectionRow, access: Sequence[str] | None) -> dict[str, FieldType]:
+    return visible_fields(row.metadata_fields or {}, row.metadata_field_access or {}, access)
+
+
+def _collection_info(
+    row: CollectionRow, document_count: int, access: Sequence[str] | None
+) -> CollectionInfo:
     return CollectionInfo(
         name=row.name,
         description=row.description,
         embedding_model=row.embedding_model,
         document_count=document_count,
-        metadata_fields=row.metadata_fields or {},
+        metadata_fields=_visible_fields(row, access),
         created_at=row.created_at,
     )
 

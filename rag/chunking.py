@@ -73,6 +73,14 @@ def _sections(elements: Sequence[Element]) -> Iterator[_Section]:
         yield current
 
 
+def _titles_as_text(elements: Sequence[Element]) -> Sequence[Element]:
+    """A document with no body text is its titles: a one-line note ("Office Hours 9 To 5")
+    parses as a single Title, which would otherwise head nothing and leave no chunk at all."""
+    if any(e.kind is not ElementKind.TITLE and e.text.strip() for e in elements):
+        return elements
+    return [e.model_copy(update={"kind": ElementKind.TEXT}) for e in elements]
+
+
 class Chunker:
     def __init__(self, tokenize: Tokenize, *, max_tokens: int = 200, overlap_tokens: int = 32):
         from llama_index.core.node_parser import SentenceSplitter
@@ -97,7 +105,7 @@ class Chunker:
         version: int = 0,
     ) -> list[Chunk]:
         chunks: list[Chunk] = []
-        for section in _sections(elements):
+        for section in _sections(_titles_as_text(elements)):
             heading = " > ".join(section.path) or None
             cursor = 0
             for text in self._splitter.split_text(section.text):

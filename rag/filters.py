@@ -16,6 +16,7 @@ with a message naming the fields there are, instead of silently matching nothing
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -178,6 +179,7 @@ def _values(name: str, kind: FieldType, values: list[Any]) -> tuple[Scalar, ...]
             raise InvalidInput(f"filter {name!r}: {value!r} is not a {kind} value")
         if isinstance(value, int) and not -(2**63) <= value < 2**63:
             raise InvalidInput(f"filter {name!r}: {value} is out of the 64-bit integer range")
+        _check_finite(name, value)
         checked.append(value)
     return tuple(checked)
 
@@ -190,4 +192,12 @@ def _bound(name: str, kind: FieldType, value: Any) -> float | datetime:
         return parsed
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidInput(f"filter {name!r}: {value!r} is not a number")
+    _check_finite(name, value)
     return value
+
+
+def _check_finite(name: str, value: Scalar) -> None:
+    """JSON parsers take NaN and Infinity literals, and no stored value equals or is bounded by
+    them: refused, instead of a filter that silently matches nothing."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidInput(f"filter {name!r}: {value} is not a finite number")

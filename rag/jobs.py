@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 from collections import Counter
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +20,13 @@ from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from rag.access import EVERYONE
-from rag.catalog import Catalog, IncomingFile, collection_row
+from rag.catalog import (
+    Catalog,
+    IncomingFile,
+    collection_row,
+    learn_field_readers,
+    recount_field_readers,
+)
 from rag.db.tables import (
     FINISHED_ITEM_STATES,
     RUNNING_ITEM_STATES,
@@ -43,9 +49,23 @@ WorkItem = tuple[str, str]  # (job_id, document_id)
 
 
 @dataclass
+class AccessChange:
+    """A document whose access list a submission changed (for the audit log)."""
+
+    document_id: str
+    source: str
+    before: list[str]
+    after: list[str]
+
+    def __str__(self) -> str:
+        return f"access changed from {', '.join(self.before)} to {', '.join(self.after)}"
+
+
+@dataclass
 class Submission:
     job: JobInfo
     to_dispatch: list[WorkItem]
+    access_changes: list[AccessChange] = field(default_factory=list)
 
 
 @dataclass
@@ -78,10 +98,15 @@ class Jobs:
     ) -> Submission:
         """Record documents in a new job (or add them to `job_id`). Nothing is dispatched here.
 
-        A source already indexed with the same content is skipped (its permissions updated if
-        they changed); content already in the collection under another source with the same
-        permissions is recorded as a duplicate of it, not indexed twice. A new job of `key_id`
-        beyond its `max_active_jobs` unfinished ones is refused (429).
+        A source already indexed with the same content is skipped; content already in the
+        collection under another source with the same permissions is recorded as a duplicate of
+        it, not indexed twice. A new job of `key_id` beyond its `max_active_jobs` unfinished ones
+        is refused (429).
+
+        A file without an access list (`IncomingFile.access` None) keeps its document's list: only
+        a request that names one changes who may read an existing document, so re-ingesting a
+        restricted file without its groups never publishes it. Every change is in
+        `Submission.access_changes` and applied to the stored chunks at once.
         """
         if not files and not rejected:
             raise InvalidInput("no documents in the request")
@@ -93,7 +118,7 @@ class Jobs:
             check_metadata_keys(f.metadata)
         formats = {f.filename: detect_format(f.filename) for f in files}  # 415 before any write
         stale: list[str] = []  # documents that became duplicates: their own chunks go
-        regranted: list[tuple[str, list[str]]] = []  # unchanged content, new permissions
+        changes: list[AccessChange] = []
         with self.db.session() as session:
             coll = collection_row(session, collection)
             if job_id is None and key_id is not None and max_active_jobs is not None:
@@ -104,12 +129,10 @@ class Jobs:
             job.rejected = [*job.rejected, *(r.model_dump() for r in rejected)]
             to_dispatch: list[WorkItem] = []
             for incoming in files:
-                access = incoming.access or [EVERYONE]
-                fmt = formats[incoming.filename]
-                doc, action = self._record(session, coll, incoming, fmt, access)
-                if action == "unchanged" and list(doc.access) != access:
-                    doc.access = access
-                    regranted.append((doc.id, access))
+                doc, action, change = self._record(
+                    session, coll, incoming, formats[incoming.filename]
+                )
+                changes += [change] if change is not None else []
                 item = session.get(JobItemRow, (job.id, doc.id)) or JobItemRow(
                     job_id=job.id, document_id=doc.id
                 )
@@ -119,21 +142,23 @@ class Jobs:
                     to_dispatch.append((job.id, doc.id))
                 else:
                     item.status, item.finished_at = ItemStatus.SKIPPED, utcnow()
-                    item.error = action
+                    item.error = action + (f"; {change}" if change is not None else "")
                     if doc.duplicate_of and doc.indexed_version is not None:
                         stale.append(doc.id)
                         doc.indexed_version = doc.indexed_hash = None
                 session.add(item)
             new_fields = _learn_fields(coll, files)
+            if changes:  # a list narrowed: who may see each field name, counted again
+                recount_field_readers(session, coll)
             session.flush()
             info = _job_info(session, job, coll.name, DocumentPage())
         if new_fields:
             self.catalog.store.index_fields(collection, new_fields)
         for document_id in stale:
             self.catalog.store.delete_document(collection, document_id)
-        for document_id, access in regranted:
-            self.catalog.store.set_access(collection, document_id, access)
-        return Submission(job=info, to_dispatch=to_dispatch)
+        for change in changes:  # the chunks indexed now follow at once, not after re-indexing
+            self.catalog.store.set_access(collection, change.document_id, change.after)
+        return Submission(job=info, to_dispatch=to_dispatch, access_changes=changes)
 
     def _open_job(
         self, session: Session, coll: CollectionRow, job_id: str | None, origin: str
@@ -157,19 +182,25 @@ class Jobs:
         coll: CollectionRow,
         incoming: IncomingFile,
         fmt: str,
-        access: list[str],
-    ) -> tuple[DocumentRow, str]:
-        """Create or update the source's document; say what to do: index, or why not."""
+    ) -> tuple[DocumentRow, str, AccessChange | None]:
+        """Create or update the source's document; say what to do (index, or why not) and how
+        its access list changed, if it did."""
         doc = session.scalar(
             select(DocumentRow).where(
                 DocumentRow.collection_id == coll.id, DocumentRow.source == incoming.filename
             )
         )
+        before = list(doc.access) if doc is not None else None
+        access = incoming.access or before or [EVERYONE]
+        change = None
+        if doc is not None and before != access:
+            change = AccessChange(doc.id, doc.source, before or [EVERYONE], access)
         if doc is not None and doc.content_hash == incoming.sha256:
             pending = doc.status in (DocumentStatus.QUEUED, DocumentStatus.PROCESSING)
             if pending or doc.indexed_hash == incoming.sha256 or doc.duplicate_of:
                 incoming.path.unlink(missing_ok=True)
-                return doc, "unchanged"
+                doc.access = access
+                return doc, "unchanged", change
         twins = session.scalars(
             select(DocumentRow).where(
                 DocumentRow.collection_id == coll.id,
@@ -200,7 +231,7 @@ class Jobs:
         doc.duplicate_of = twin.id if twin else None
         doc.status = DocumentStatus.DUPLICATE if twin else DocumentStatus.QUEUED
         session.flush()
-        return doc, f"same content as {twin.source}" if twin else "index"
+        return doc, f"same content as {twin.source}" if twin else "index", change
 
     def delete_document(self, collection: str, document_id: str) -> Submission | None:
         """Delete a document. If other sources had the same content (duplicates of it), the
@@ -434,13 +465,14 @@ def settle(session: Session, item: JobItemRow, status: ItemStatus, error: str | 
 
 
 def _learn_fields(coll: CollectionRow, files: Sequence[IncomingFile]) -> dict[str, FieldType]:
-    """Record the metadata keys' types (a key seen with another type widens); return the keys
-    that are new, which the store must index."""
+    """Record the metadata keys' types (a key seen with another type widens) and who may see
+    them; return the keys that are new, which the store must index."""
     known = dict(coll.metadata_fields or {})
     fields = known
     for incoming in files:
         fields = merge_field_types(fields, incoming.metadata)
     coll.metadata_fields = fields
+    learn_field_readers(coll, [f.filename for f in files])
     return {k: v for k, v in fields.items() if k not in known}
 
 

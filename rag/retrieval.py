@@ -137,7 +137,8 @@ class Retriever:
         """One collection: filters, candidates, reranking, diversity, top-k."""
         d = self.defaults
         top_k = o.top_k or d.top_k
-        fields = self.catalog.metadata_fields(collection)  # unknown collection → NotFoundError
+        # Unknown collection → NotFoundError; only fields of documents the caller may read.
+        fields = self.catalog.metadata_fields(collection, access)
         conditions = parse_filters(o.filters, fields)
         if access is not None:
             conditions.append(readable_by(access))

@@ -8,11 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 
 from api.auth import Caller, IngestCaller
-from api.deps import DispatcherDep, RuntimeDep
+from api.deps import DispatcherDep, KnownFormFields, RuntimeDep
 from api.errors import error_responses
 from api.schemas import MAX_OFFSET, Permissions, TextDocuments
 from ingest.dispatch import Dispatcher
-from rag.access import document_access
+from rag.access import document_access, split_access
 from rag.catalog import IncomingFile
 from rag.errors import BackendUnavailable, InvalidInput
 from rag.factory import Runtime
@@ -51,15 +51,30 @@ def submit(
         log.warning("job %s accepted but not yet queued: %s", submission.job.id, exc.message)
     job = submission.job
     caller.record("ingest", collection=collection, target=job.id, status=202, files=len(staged))
+    for change in submission.access_changes:
+        groups, users = split_access(change.after)
+        caller.record(
+            "permissions",
+            collection=collection,
+            target=change.document_id,
+            job=job.id,
+            source=change.source,
+            allowed_groups=groups,
+            allowed_users=users,
+            previous=change.before,
+        )
     return job
 
 
-def access_form(groups: str | None, users: str | None) -> list[str]:
-    """Comma-separated form fields → the stored access list (everyone when both are empty)."""
+def access_form(groups: str | None, users: str | None) -> list[str] | None:
+    """Comma-separated form fields → the stored access list; None when neither is given (a
+    document already in the collection keeps its own)."""
 
     def names(raw: str | None) -> list[str]:
         return [n for n in (raw or "").split(",") if n.strip()]
 
+    if not names(groups) and not names(users):
+        return None
     return document_access(names(groups), names(users))
 
 
@@ -86,6 +101,7 @@ def metadata_form(raw: str | None) -> dict[str, Any]:
     status_code=202,
     summary="Upload files; ingestion runs as a job",
     responses=error_responses(415),
+    dependencies=[KnownFormFields],
 )
 def upload_documents(
     collection: str,
@@ -103,7 +119,8 @@ def upload_documents(
     allowed_groups: GroupsForm = None,
     allowed_users: UsersForm = None,
 ) -> JobInfo:
-    """Files readable by everyone unless `allowed_groups`/`allowed_users` name who may."""
+    """New files are readable by everyone unless `allowed_groups`/`allowed_users` name who may;
+    a file already in the collection keeps its access list unless they are given."""
     rt.catalog.get_collection(collection)
     meta = metadata_form(metadata)
     access = access_form(allowed_groups, allowed_users)
@@ -158,7 +175,7 @@ def add_text_documents(
                 max_bytes=rt.settings.max_upload_bytes,
                 metadata=doc.metadata,
                 title=doc.title,
-                access=doc.access(),
+                access=doc.given_access(),
             )
         )
     return submit(rt, dispatcher, caller, collection, staged)

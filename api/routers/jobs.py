@@ -16,10 +16,10 @@ from pydantic import BaseModel, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Caller, IngestCaller
-from api.deps import DispatcherDep, RuntimeDep
+from api.deps import DispatcherDep, KnownFormFields, RuntimeDep
 from api.errors import error_responses
 from api.routers.documents import GroupsForm, UsersForm, access_form, metadata_form, submit
-from api.schemas import MAX_OFFSET, Permissions
+from api.schemas import MAX_OFFSET, Permissions, Strict
 from api.sse import SSE_HEADERS, frame
 from ingest.dispatch import Dispatcher
 from rag.errors import InvalidInput, NotFoundError
@@ -43,7 +43,7 @@ EVENT_INTERVAL_S = 0.5
 KEEPALIVE_S = 15.0
 
 
-class FolderSource(BaseModel):
+class FolderSource(Strict):
     path: str = Field(description="A folder on the server, inside RAG_INGEST__ALLOWED_ROOTS.")
     include: list[str] = Field(default_factory=list, examples=[["**/*.pdf", "*.md"]])
     exclude: list[str] = Field(default_factory=list, examples=[["drafts/**"]])
@@ -79,7 +79,7 @@ class Retried(BaseModel):
     retried: int
 
 
-class PruneRequest(BaseModel):
+class PruneRequest(Strict):
     prefix: str = Field(description="Folder prefix of the sources, ending in '/'.")
 
 
@@ -149,7 +149,7 @@ def create_job(
         staged.rejected[:0] = bad
         origin = "manifest" if body.manifest is not None else "files"
     job = _submit_staged(
-        rt, dispatcher, caller, body.collection, staged, origin, body.metadata, body.access()
+        rt, dispatcher, caller, body.collection, staged, origin, body.metadata, body.given_access()
     )
     if prune_prefix is not None:
         rt.jobs.prune(job.id, prune_prefix)
@@ -162,6 +162,7 @@ def create_job(
     status_code=202,
     summary="Start a job from a .zip or .tar.gz",
     responses=error_responses(415),
+    dependencies=[KnownFormFields],
 )
 def create_archive_job(
     rt: RuntimeDep,
@@ -204,7 +205,7 @@ def _submit_staged(
     staged: Staged,
     origin: str,
     metadata: dict[str, Any],
-    access: list[str],
+    access: list[str] | None,
 ) -> JobInfo:
     for incoming in staged.files:
         incoming.metadata = {**metadata, **incoming.metadata}

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from api.auth import RootCaller
 from api.deps import RuntimeDep
 from api.errors import error_responses
+from api.schemas import Strict
 from rag.auth import ApiKeyInfo, CreatedKey, Scope
 
 router = APIRouter(prefix="/v1/keys", tags=["admin"])
 
 
-class KeyCreate(BaseModel):
+class KeyCreate(Strict):
     name: str = Field(min_length=1, max_length=128)
     scopes: list[Scope] = Field(min_length=1, examples=[["query"]])
     collections: list[str] | None = Field(default=None, description="None: every collection.")

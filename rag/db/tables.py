@@ -56,6 +56,8 @@ class CollectionRow(Base):
     dimension: Mapped[int]
     # Metadata key → filter type (rag.filters.FieldType), learnt from uploads.
     metadata_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Metadata key → access tokens of the documents carrying it: who may see the key's name.
+    metadata_field_access: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     documents: Mapped[list[DocumentRow]] = relationship(

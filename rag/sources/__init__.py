@@ -18,6 +18,8 @@ Each source becomes `Staged`: files streamed into the staging folder under uuid 
   DNS: it names hosts, not addresses.
 - Folder walks skip hidden files and folders, do not enter symlinked folders and keep a symlinked
   file only if it points inside the folder.
+- Every file's source id passes `rag.staging.check_source` as it is staged (length, control and
+  bidirectional characters), so a bad name rejects that file alone, not the whole job.
 """
 
 from rag.sources.archives import ArchiveLimits, extract_archive, is_archive

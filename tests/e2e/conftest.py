@@ -3,7 +3,10 @@ The client carries an admin key made in the app's own database (auth is on, as b
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -14,6 +17,20 @@ def admin_key(app: FastAPI, name: str = "tests") -> str:
     keys = app.state.runtime.keys
     known = {k.name for k in keys.list()}
     return str(keys.create(name if name not in known else f"{name}-{len(known)}", ["admin"]).key)
+
+
+def key_headers(app: FastAPI, name: str, scopes: list[str], **options: Any) -> dict[str, str]:
+    """Headers of a new key made in the app's own database (`ApiKeys.create` options)."""
+    created = app.state.runtime.keys.create(name, scopes, **options)
+    return {"Authorization": f"Bearer {created.key}"}
+
+
+def zip_bytes(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")

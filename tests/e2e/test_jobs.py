@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-import zipfile
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,6 +19,7 @@ from sqlalchemy import select
 from api.main import create_app
 from rag.db.tables import DocumentRow
 from tests.conftest import FIXTURES, make_settings
+from tests.e2e.conftest import zip_bytes
 from tests.e2e.test_api import assert_error, wait_for_job
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -187,19 +187,11 @@ async def test_duplicate_content_is_indexed_once_with_both_sources_recorded(
     assert store.count("dup") == store.count("dup", copy_id) == copy["chunk_count"] > 0
 
 
-def _zip(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buffer.getvalue()
-
-
 async def test_archive_jobs_reject_unsafe_members_and_index_the_rest(
     client: httpx.AsyncClient,
 ) -> None:
     await _collection(client, "arc")
-    archive = _zip(
+    archive = zip_bytes(
         {
             "guide/intro.md": _note(1),
             "guide/more/details.txt": b"Details: badges are blue.",

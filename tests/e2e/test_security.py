@@ -18,6 +18,7 @@ from api.main import create_app
 from rag.catalog import IncomingFile
 from rag.errors import RateLimited
 from tests.conftest import make_settings
+from tests.e2e.conftest import key_headers
 from tests.e2e.test_api import assert_error, wait_for_job
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -69,11 +70,6 @@ async def app(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[FastAPI
         yield application
 
 
-def _key(app: FastAPI, name: str, scopes: list[str], **options: Any) -> dict[str, str]:
-    created = app.state.runtime.keys.create(name, scopes, **options)
-    return {"Authorization": f"Bearer {created.key}"}
-
-
 @pytest.fixture(scope="module")
 async def world(client: httpx.AsyncClient, app: FastAPI) -> dict[str, Any]:
     """Collections 'mine' and 'theirs', each with documents and a job; keys of every kind."""
@@ -101,10 +97,10 @@ async def world(client: httpx.AsyncClient, app: FastAPI) -> dict[str, Any]:
         listed = (await client.get(f"/v1/collections/{name}/documents")).json()
         ids[name] = {"job": job["id"], "docs": {d["source"]: d["id"] for d in listed}}
     ids["keys"] = {
-        scope: _key(app, f"only-{scope}", WRONG_SCOPE[scope])
+        scope: key_headers(app, f"only-{scope}", WRONG_SCOPE[scope])
         for scope in ("query", "ingest", "admin")
     }
-    ids["tenant"] = _key(app, "tenant", ["admin"], collections=["mine"])
+    ids["tenant"] = key_headers(app, "tenant", ["admin"], collections=["mine"])
     return ids
 
 
@@ -210,8 +206,10 @@ async def test_tenant_lists_and_admin_routes_are_limited(
     assert_error(await client.post("/v1/keys", json=body, headers=tenant), 403, "forbidden")
 
 
-async def _retrieved(client: httpx.AsyncClient, headers: dict[str, str], question: str) -> set[str]:
-    body = {"collection": "mine", "question": question, "top_k": 10}
+async def _retrieved(
+    client: httpx.AsyncClient, headers: dict[str, str], question: str, collection: str = "mine"
+) -> set[str]:
+    body = {"collection": collection, "question": question, "top_k": 10}
     response = await client.post("/v1/retrieve", json=body, headers=headers)
     assert response.status_code == 200, response.text
     return {hit["source"] for hit in response.json()["hits"]}
@@ -221,15 +219,15 @@ async def test_documents_are_read_by_their_groups_and_users_only(
     client: httpx.AsyncClient, app: FastAPI, world: dict[str, Any]
 ) -> None:
     question = "salary review, cafeteria and launch plan"
-    hr = _key(app, "hr-reader", ["query"], groups=["hr"])
-    nobody = _key(app, "plain-reader", ["query"])
+    hr = key_headers(app, "hr-reader", ["query"], groups=["hr"])
+    nobody = key_headers(app, "plain-reader", ["query"])
     assert await _retrieved(client, hr, question) == {"public.md", "hr.md"}
     assert await _retrieved(client, nobody, question) == {"public.md"}
     assert await _retrieved(client, client.headers, question) == {"public.md", "hr.md", "bob.md"}
     count = (await client.get("/v1/collections/mine", headers=nobody)).json()["document_count"]
     assert count == 1  # counts do not reveal unreadable documents
 
-    bot = _key(app, "chat-bot", ["query"], delegate=True)
+    bot = key_headers(app, "chat-bot", ["query"], delegate=True)
     as_bob = {**bot, "X-On-Behalf-Of": "bob"}
     as_alice = {**bot, "X-On-Behalf-Of": "alice"}
     assert await _retrieved(client, as_bob, question) == {"public.md", "bob.md"}
@@ -262,10 +260,54 @@ async def test_documents_are_read_by_their_groups_and_users_only(
     assert "March" not in text and "hr.md" not in text
 
 
+async def test_re_ingesting_changes_access_only_when_asked_and_audits_it(
+    client: httpx.AsyncClient, app: FastAPI, world: dict[str, Any]
+) -> None:
+    question, url = "When is the salary review?", "/v1/collections/theirs/documents"
+    nobody = key_headers(app, "reingest-reader", ["query"])
+    doc_id = world["theirs"]["docs"]["hr.md"]
+
+    async def item_after(response: httpx.Response) -> dict[str, Any]:
+        assert response.status_code == 202, response.text
+        job = await wait_for_job(client, response.json()["id"])
+        (item,) = [d for d in job["documents"] if d["document_id"] == doc_id]
+        return dict(item)
+
+    async def access() -> list[str]:
+        return list((await client.get(f"{url}/{doc_id}")).json()["allowed_groups"])
+
+    # The same bytes, and then new bytes, without any access list: still hr's only.
+    same = {"source": "hr.md", "text": "# Salaries\n\nThe theirs salary review happens in March."}
+    item = await item_after(await client.post(f"{url}/text", json={"documents": [same]}))
+    assert item["status"] == "skipped" and item["error"] == "unchanged", item
+    new = {"files": [("files", ("hr.md", b"# Salaries\n\nThe salary review moves to April."))]}
+    assert (await item_after(await client.post(url, **new)))["status"] == "done"
+    assert await access() == ["hr"]
+    assert "hr.md" not in await _retrieved(client, nobody, question, "theirs")
+
+    # A misspelled access field is refused, in a form and in JSON: never a public document.
+    typo = await client.post(url, data={"allowed_group": "hr"}, **new)
+    assert "allowed_group" in assert_error(typo, 422, "invalid_input")["message"]
+    body = {"documents": [{**same, "allowedGroups": ["hr"]}]}
+    assert_error(await client.post(f"{url}/text", json=body), 422, "validation_error")
+
+    # Naming a list changes it: on the item, in the store at once, and in the audit log.
+    item = await item_after(await client.post(url, data={"allowed_groups": "eng"}, **new))
+    assert item["error"] == "unchanged; access changed from group:hr to group:eng", item
+    assert await access() == ["eng"]
+    eng = key_headers(app, "reingest-eng", ["query"], groups=["eng"])
+    assert "hr.md" in await _retrieved(client, eng, question, "theirs")
+    entries = (await client.get("/v1/audit", params={"action": "permissions"})).json()
+    (entry,) = [e for e in entries if e["target"] == doc_id]
+    assert entry["detail"]["allowed_groups"] == ["eng"]
+    assert entry["detail"]["previous"] == ["group:hr"]
+    await client.put(f"{url}/{doc_id}/permissions", json={"allowed_groups": ["hr"]})
+
+
 async def test_the_audit_log_records_who_did_what(
     client: httpx.AsyncClient, app: FastAPI, world: dict[str, Any]
 ) -> None:
-    reader = _key(app, "audited", ["query"])
+    reader = key_headers(app, "audited", ["query"])
     body = {"collection": "mine", "question": "When does the cafeteria open?"}
     assert (await client.post("/v1/retrieve", json=body, headers=reader)).status_code == 200
     entries = (await client.get("/v1/audit", params={"key": "audited"})).json()

@@ -21,6 +21,7 @@ class _NullStore:
     def ensure_collection(self, collection: str, dimension: int) -> None: ...
     def drop_collection(self, collection: str) -> None: ...
     def index_fields(self, collection: str, fields: object) -> None: ...
+    def set_access(self, collection: str, document_id: str, access: list[str]) -> None: ...
     def delete_document(
         self, collection: str, document_id: str, *, before_version: int | None = None
     ) -> None: ...
@@ -51,8 +52,9 @@ def test_collections_lifecycle(catalog: Catalog) -> None:
     catalog.create_collection("handbook", "HR docs", 384)
     with pytest.raises(ConflictError):
         catalog.create_collection("handbook", "", 384)
-    with pytest.raises(InvalidInput, match="invalid collection name"):
-        catalog.create_collection("Bad Name!", "", 384)
+    for bad in ("Bad Name!", "x\n"):  # `$` alone would match before the final newline
+        with pytest.raises(InvalidInput, match="invalid collection name"):
+            catalog.create_collection(bad, "", 384)
     assert [c.name for c in catalog.list_collections()] == ["handbook"]
     catalog.delete_collection("handbook")
     with pytest.raises(NotFoundError):
@@ -102,6 +104,31 @@ def test_metadata_types_are_learnt_and_widened_across_submissions(
     second.metadata = {"year": 2020.5}  # no new key, but a wider type
     jobs.submit("c", [second])
     assert catalog.metadata_fields("c") == {"year": "float", "team": "keyword"}
+
+
+def test_a_metadata_field_shows_only_to_readers_of_a_document_carrying_it(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    catalog.create_collection("c", "", 384)
+    jobs = Jobs(catalog)
+    public, pay = _file(tmp_path, "public.md", b"# P"), _file(tmp_path, "pay.md", b"# Pay")
+    public.metadata, pay.metadata = {"team": "ops"}, {"salary_band": "B", "team": "hr"}
+    pay.access = ["group:hr"]
+    jobs.submit("c", [public, pay])
+    everyone, hr = ["*"], ["*", "group:hr"]
+    assert catalog.metadata_fields("c", everyone) == {"team": "keyword"}
+    assert catalog.get_collection("c", everyone).metadata_fields == {"team": "keyword"}
+    assert catalog.list_collections(access=everyone)[0].metadata_fields == {"team": "keyword"}
+    assert set(catalog.metadata_fields("c", hr)) == {"team", "salary_band"}
+    assert set(catalog.metadata_fields("c")) == {"team", "salary_band"}  # unrestricted
+
+    pay_id = next(d.id for d in catalog.list_documents("c") if d.source == "pay.md")
+    catalog.set_access("c", pay_id, ["*"])  # published: its fields with it
+    assert set(catalog.metadata_fields("c", everyone)) == {"team", "salary_band"}
+    catalog.set_access("c", pay_id, ["group:hr"])  # and restricted again
+    assert set(catalog.metadata_fields("c", everyone)) == {"team"}
+    catalog.delete_document("c", pay_id)  # fields are never forgotten: admins see all
+    assert set(catalog.metadata_fields("c")) == {"team", "salary_band"}
 
 
 def test_a_collection_of_another_embedder_is_refused_with_what_to_do(

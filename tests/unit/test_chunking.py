@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from rag.chunking import Chunker, chunk_id
 from rag.models import Element, ElementKind
+from rag.parsing import parse_file
 
 
 @pytest.fixture(scope="module")
@@ -84,5 +86,16 @@ def test_ids_are_deterministic_and_distinct(tokenize) -> None:  # type: ignore[n
     assert first[1].id == chunk_id("doc", 1) != chunk_id("other", 1)
 
 
-def test_a_document_of_only_headings_gives_no_chunks(tokenize) -> None:  # type: ignore[no-untyped-def]
-    assert _chunk(Chunker(tokenize), [_title("Empty", 1), _title("Also empty", 2)]) == []
+def test_a_document_of_only_headings_is_indexed_as_their_text(tokenize) -> None:  # type: ignore[no-untyped-def]
+    elements = [_title("Office Hours", 1, page=1), _title("9 To 5", 2, page=1)]
+    chunks = _chunk(Chunker(tokenize), elements)
+    assert [c.text for c in chunks] == ["Office Hours\n\n9 To 5"]
+    assert chunks[0].section is None and chunks[0].page == 1
+
+
+def test_a_one_line_text_file_is_parsed_and_chunked(tokenize, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "hours.txt"
+    path.write_text("Office Hours 9 To 5\n", encoding="utf-8")
+    elements = parse_file(path)
+    assert [e.kind for e in elements] == [ElementKind.TITLE]  # unstructured's reading of it
+    assert [c.text for c in _chunk(Chunker(tokenize), elements)] == ["Office Hours 9 To 5"]

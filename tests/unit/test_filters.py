@@ -73,6 +73,9 @@ def test_each_syntax_maps_to_a_condition() -> None:
         ({"team": {"like": "h%"}}, "use a value, a list, or an object with eq, any"),
         ({"team": {"x": {"y": 1}}}, "use a value, a list"),
         ({"draft": 1}, "is not a bool value"),
+        ({"year": {"gte": float("nan")}}, "nan is not a finite number"),
+        ({"score": {"lt": float("inf")}}, "inf is not a finite number"),
+        ({"score": [0.5, float("-inf")]}, "-inf is not a finite number"),
     ],
 )
 def test_bad_filters_say_what_is_wrong(filters: dict[str, object], message: str) -> None:

@@ -1,14 +1,18 @@
 """The parts of observability that need no service: what an answer adds to the metrics, the
-breaker gauge following its breaker, and the JSON log line with its ids."""
+breaker gauge following its breaker, the JSON log line with its ids and the request id echoed."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
+import re
 
 from prometheus_client import REGISTRY
+from starlette.types import Message, Receive, Scope, Send
 
+from api.observe import Observe
 from rag import metrics
 from rag.generation.breaker import CircuitBreaker
 from rag.logs import ContextFilter, JsonFormatter, Redactor, log_context
@@ -98,3 +102,26 @@ def test_json_lines_carry_the_ids_and_no_secrets() -> None:
     assert inside["level"] == "WARNING" and inside["logger"] == "test.jsonlog"
     assert "abcdefghijkl" not in inside["message"]
     assert "request_id" not in outside
+
+
+def test_a_request_id_ending_with_a_newline_is_replaced() -> None:
+    """`$` matches before a final newline: such an id would be echoed into a response header."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+
+    def echoed(request_id: bytes) -> bytes:
+        sent: list[Message] = []
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": b""}
+
+        scope = {"type": "http", "method": "GET", "headers": [(b"x-request-id", request_id)]}
+        asyncio.run(Observe(app)(scope, receive, send))
+        return bytes(dict(sent[0]["headers"])[b"x-request-id"])
+
+    assert echoed(b"q-42") == b"q-42"
+    assert re.fullmatch(rb"[0-9a-f]{32}", echoed(b"q-42\n"))

@@ -25,6 +25,7 @@ from rag.sources import (
     extract_archive,
     is_archive,
     parse_manifest,
+    stage_folder,
     stage_manifest,
     walk_folder,
 )
@@ -267,6 +268,30 @@ def test_tar_gz_keeps_relative_paths_and_metadata(tmp_path: Path) -> None:
     assert staged.rejected == []
 
 
+BAD_NAMES = {  # member → what its rejection says
+    "bell\x07.md": "U+0007 is a control character",
+    "c1\x85.md": "U+0085 is a control character",
+    "invoice\u202efdp.md": "U+202E is a bidirectional text control",
+    "x" * 253 + ".md": "file name too long",  # 256 bytes
+}
+
+
+@pytest.mark.parametrize("name", ["names.zip", "names.tar.gz"])
+def test_members_with_bad_names_are_rejected_alone(tmp_path: Path, name: str) -> None:
+    longest = "a" * 252 + ".md"  # 255 bytes: the most a file system takes
+    members = {"ok.md": b"# ok", **dict.fromkeys(BAD_NAMES, b"# bad"), longest: b"# long"}
+    path = tmp_path / name
+    archive = (
+        make_zip(path, members) if name.endswith(".zip") else make_tar(path, [*members.items()])
+    )
+    staged = extract(archive, tmp_path)
+    assert [f.filename for f in staged.files] == ["ok.md", longest]
+    got = reasons(staged)
+    assert set(got) == set(BAD_NAMES)
+    assert all(why in got[member] for member, why in BAD_NAMES.items()), got
+    assert len(staged_files(tmp_path)) == 2
+
+
 @pytest.mark.parametrize("name", ["junk.zip", "junk.tar.gz", "junk.tar"])
 def test_corrupt_archive_raises_invalid_input(tmp_path: Path, name: str) -> None:
     (tmp_path / name).write_bytes(b"this is not an archive at all" * 40)
@@ -371,6 +396,25 @@ def test_stage_manifest_paths(tmp_path: Path, roots: Path) -> None:
         "sub/nul\x00.md": "invalid path (embedded null byte)",
     }
     assert len(list((tmp_path / "s").iterdir())) == 3
+
+
+def test_folder_and_manifest_files_with_bad_names_are_rejected_alone(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "docs").mkdir(parents=True)
+    for name in ["ok.md", "invoice\u202efdp.md", "c1\x9b.md", "tab\t.md"]:
+        (root / "docs" / name).write_text("# x")
+    staged, _ = stage_folder(Path("docs"), tmp_path / "s", allowed_roots=[root], max_bytes=MiB)
+    assert [f.filename for f in staged.files] == ["docs/ok.md"]
+    got = reasons(staged)
+    assert "U+202E is a bidirectional text control" in got["docs/invoice\u202efdp.md"]
+    assert "U+009B is a control character" in got["docs/c1\x9b.md"]
+    assert "U+0009 is a control character" in got["docs/tab\t.md"]
+    spoofed = entry("docs/ok.md", id="report\u2067gpj.md")  # a manifest's id names the file
+    staged = stage_manifest(
+        [spoofed], tmp_path / "s", allowed_roots=[root], allowed_hosts=[], max_bytes=MiB
+    )
+    assert not staged.files
+    assert "U+2067" in reasons(staged)["report\u2067gpj.md"]
 
 
 def test_paths_are_disabled_without_allowed_roots(tmp_path: Path, roots: Path) -> None:
