@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag import metrics, tracing
-from rag.errors import GenerationError, InvalidInput
-from rag.generation import Done, EventStream, Generator, TextDelta
+from rag.errors import GenerationError
+from rag.generation import Done, EventStream, RoutedGenerator, TextDelta
 from rag.generation.catalog import DETERMINISTIC
-from rag.generation.router import Router, RouteRequest
+from rag.generation.router import RouteRequest
 from rag.models import (
     Answer,
     Generation,
@@ -81,7 +81,7 @@ class Answerer:
     def __init__(
         self,
         retriever: Retriever,
-        generator: Generator,
+        generator: RoutedGenerator,
         verifiers: Verifiers,
         *,
         min_similarity: float,
@@ -105,17 +105,13 @@ class Answerer:
         """`collection`: one, or several searched together. `route` names a model or a policy
         (see rag.generation.router); None = the default. `access`: the caller's access tokens
         (rag.access); None = every document."""
-        self._check_route(route)
+        self.generator.check(route)  # refused even when no model is needed
         prepared = self._prepare(collection, question, options, access, route)
         if isinstance(prepared, Answer):
             return prepared
         gen_start = time.perf_counter()
         with tracing.span("generate") as span:
-            if isinstance(self.generator, Router):
-                generation = self.generator.generate(prepared.prompt, route)
-            else:
-                self._no_routing(route)
-                generation = self.generator.generate(prepared.prompt)
+            generation = self.generator.generate(prepared.prompt, route)
             span.set_attribute("rag.model", generation.model)
         return self._finish(prepared, generation, time.perf_counter() - gen_start)
 
@@ -135,17 +131,11 @@ class Answerer:
         end when a model verifies, as it judges the whole answer), then one `AnswerDone`. An
         error after the first delta is raised from the iterator; closing it closes the model's
         stream."""
-        self._check_route(route)
+        self.generator.check(route)  # refused even when no model is needed
         prepared = self._prepare(collection, question, options, access, route)
         if isinstance(prepared, Answer):
             return _only(prepared)
-        if isinstance(self.generator, Router):
-            events = self.generator.run(
-                self.generator.plan(prepared.prompt, route), prepared.prompt
-            )
-        else:
-            self._no_routing(route)
-            events = self.generator.stream(prepared.prompt)
+        events = self.generator.stream(prepared.prompt, route)
         incremental = None
         if verified and self.verifiers.requested(route) == DETERMINISTIC:
             incremental = IncrementalCheck(
@@ -220,18 +210,6 @@ class Answerer:
         finally:
             events.close()
             span.end()
-
-    def _check_route(self, route: RouteRequest | None) -> None:
-        """A bad model or policy name is refused even when no model would be needed."""
-        if isinstance(self.generator, Router):
-            self.generator.check(route)
-        else:
-            self._no_routing(route)
-
-    @staticmethod
-    def _no_routing(route: RouteRequest | None) -> None:
-        if route is not None and (route.model or route.policy):
-            raise InvalidInput("this service has one model and no catalog: omit model and policy")
 
     def _prepare(
         self,

@@ -24,7 +24,7 @@ from rag.db.session import Database, open_database
 from rag.embedding import Embedder
 from rag.embedding.batching import BatchingEmbedder
 from rag.embedding.sentence_transformers import SentenceTransformerEmbedder
-from rag.generation import Generator
+from rag.generation import RoutedGenerator
 from rag.generation.catalog import ModelCatalog, load_catalog, resolve_secrets
 from rag.generation.router import Router
 from rag.ingestion import Ingestor, Parse
@@ -85,11 +85,6 @@ def build_router(settings: Settings, embedder: Embedder | None = None) -> Router
     )
 
 
-def build_generator(settings: Settings) -> Generator:
-    """The router over the configured catalog (by default: the local model, then extractive)."""
-    return build_router(settings)
-
-
 def build_reranker(settings: Settings) -> LlamaReranker:
     """The generator's local model as a reranker; constructing it loads nothing."""
     g = settings.generator
@@ -136,7 +131,9 @@ class Runtime:
         return build_router(self.settings, self.embedder)
 
     @cached_property
-    def generator(self) -> Generator:
+    def generator(self) -> RoutedGenerator:
+        """What answers: the router over the configured catalog (by default the packaged
+        Qwen 0.5B, then Gemma, then the extractive)."""
         return self.router
 
     @cached_property

@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections.abc import Generator as PyGenerator
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from rag.errors import GenerationError
 from rag.models import Generation, GroundedPrompt
+
+if TYPE_CHECKING:
+    from rag.generation.router import RouteRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,25 @@ class Generator(Protocol):
 
     def ping(self) -> None:
         """Raise `BackendUnavailable` when the model cannot answer."""
+        ...
+
+
+class RoutedGenerator(Generator, Protocol):
+    """The role answering depends on: a `Generator` that also routes. A `RouteRequest` (a
+    model, or a policy of sensitivity, cost, latency and quality) chooses among models, with
+    fallback; None takes the default policy. `rag.generation.router.Router` plays it for a
+    catalog of one model or many."""
+
+    def check(self, request: RouteRequest | None) -> None:
+        """Raise `UnknownModel` for a model or policy it does not know, before any work."""
+        ...
+
+    def generate(self, prompt: GroundedPrompt, request: RouteRequest | None = None) -> Generation:
+        """Whole, from the model the request's route picks (`Generation.route` says which)."""
+        ...
+
+    def stream(self, prompt: GroundedPrompt, request: RouteRequest | None = None) -> EventStream:
+        """The route is planned now (a bad request fails before the first event)."""
         ...
 
 

@@ -1,4 +1,4 @@
-"""A `Generator` that picks a catalog model per request and falls back when it fails.
+"""A `RoutedGenerator`: picks a catalog model per request and falls back when it fails.
 
 Choosing (`Router.plan`): a request may name a model, give a policy (a name or an inline
 `Policy`), or neither (the catalog's default policy). The policy filters the catalog:
@@ -122,7 +122,7 @@ def estimate_cost_usd(entry: ModelEntry, prompt: GroundedPrompt, prompt_tokens: 
 
 
 class Router:
-    """Itself a `Generator`: `generate`/`stream` take an optional `RouteRequest`."""
+    """The `RoutedGenerator` role: `generate`/`stream` take an optional `RouteRequest`."""
 
     def __init__(
         self,
