@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from ingest.dispatch import Dispatcher
 from rag.errors import InvalidInput
 from rag.factory import Runtime
+from rag.intake import Intake
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -16,9 +16,9 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
-def get_dispatcher(request: Request) -> Dispatcher:
-    dispatcher: Dispatcher = request.app.state.dispatcher
-    return dispatcher
+def get_intake(request: Request) -> Intake:
+    intake: Intake = request.app.state.intake
+    return intake
 
 
 async def known_form_fields(request: Request) -> None:
@@ -35,4 +35,4 @@ async def known_form_fields(request: Request) -> None:
 
 KnownFormFields = Depends(known_form_fields)
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
+IntakeDep = Annotated[Intake, Depends(get_intake)]

@@ -24,6 +24,7 @@ from rag import __version__, tracing
 from rag.config import Settings, get_settings
 from rag.errors import RagError
 from rag.factory import build_runtime, install_runtime, load_models
+from rag.intake import Intake
 from rag.ratelimit import RateLimiter
 from rag.verification.text import warm_up
 from slackbot.app import build_bolt, slack_secrets
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         relay = Relay(dispatcher, interval_s=settings.worker.relay_interval_s)
         relay.start()
         app.state.runtime, app.state.dispatcher, app.state.worker = runtime, dispatcher, worker
+        app.state.intake = Intake(settings, runtime.jobs, dispatcher, runtime.audit)
         app.state.queue_depth = QueueDepth(celery_app, settings.queues)
         if slack is not None and settings.slack.socket_mode:
             from slack_bolt.adapter.socket_mode import SocketModeHandler

@@ -67,6 +67,12 @@ class TextDocument(Permissions):
         except InvalidInput as exc:  # a ValueError is what pydantic reports as a 422
             raise ValueError(exc.message) from None
 
+    def file_name(self) -> str:
+        """The source as a file name whose extension gives its format."""
+        if self.source.lower().endswith((".md", ".txt")):
+            return self.source
+        return self.source + (".md" if self.format == "markdown" else ".txt")
+
 
 class TextDocuments(Strict):
     documents: list[TextDocument] = Field(min_length=1)

@@ -384,6 +384,12 @@ class Settings(BaseSettings):
         return self.data_dir / "uploads"
 
     @property
+    def staging_dir(self) -> Path:
+        """Where incoming files are streamed before a job takes them (same file system as
+        `uploads_dir`, so taking one is a rename)."""
+        return self.uploads_dir / ".staging"
+
+    @property
     def sqlalchemy_url(self) -> str:
         if self.database_url:
             url = self.database_url

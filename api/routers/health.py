@@ -5,7 +5,7 @@ from collections.abc import Callable
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from api.deps import DispatcherDep, RuntimeDep
+from api.deps import IntakeDep, RuntimeDep
 from api.schemas import Check, Readiness
 from rag import metrics
 from rag.errors import RagError
@@ -36,10 +36,10 @@ def prometheus(request: Request) -> Response:
 
 
 @router.get("/readyz", summary="Broker, store, database, models (and in-process worker) reachable")
-def readyz(request: Request, rt: RuntimeDep, dispatcher: DispatcherDep) -> JSONResponse:
+def readyz(request: Request, rt: RuntimeDep, intake: IntakeDep) -> JSONResponse:
     checks = {
         "database": _check(rt.db.ping),
-        "broker": _check(dispatcher.ping),
+        "broker": _check(intake.ready),
         "store": _check(rt.store.ping),
         "embedder": _check(lambda: rt.embedder.dimension),
         "generator": _check(rt.generator.ping),

@@ -16,26 +16,17 @@ from pydantic import BaseModel, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Caller, IngestCaller
-from api.deps import DispatcherDep, KnownFormFields, RuntimeDep
+from api.deps import IntakeDep, KnownFormFields, RuntimeDep
 from api.errors import error_responses
-from api.routers.documents import GroupsForm, UsersForm, access_form, metadata_form, submit
+from api.forms import GroupsForm, MetadataForm, UsersForm, access_form, metadata_form
 from api.schemas import MAX_OFFSET, Permissions, Strict
 from api.sse import SSE_HEADERS, frame
-from ingest.dispatch import Dispatcher
-from rag.errors import InvalidInput, NotFoundError
+from rag.errors import NotFoundError
 from rag.factory import Runtime
+from rag.intake import FolderSpec
 from rag.jobs import DocumentPage
 from rag.models import DeadLetter, JobInfo
-from rag.sources import (
-    ArchiveLimits,
-    Staged,
-    extract_archive,
-    is_archive,
-    parse_manifest,
-    stage_folder,
-    stage_manifest,
-)
-from rag.staging import safe_source, stage
+from rag.staging import safe_source
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
 ACTIVE = ("queued", "running", "paused")
@@ -108,48 +99,28 @@ def list_jobs(
     summary="Start a job from server files or a manifest",
     responses=error_responses(415),
 )
-def create_job(
-    body: JobCreate, rt: RuntimeDep, dispatcher: DispatcherDep, caller: IngestCaller
-) -> JobInfo:
+def create_job(body: JobCreate, rt: RuntimeDep, intake: IntakeDep, caller: IngestCaller) -> JobInfo:
     caller.check_collection(body.collection)
     rt.catalog.get_collection(body.collection)
-    dispatcher.ping()
-    settings, staging = rt.settings, rt.settings.uploads_dir / ".staging"
-    roots = settings.ingest.allowed_roots
+    intake.ready()
     prune_prefix = None
     if body.folder is not None:
-        staged, prune_prefix = stage_folder(
-            Path(body.folder.path),
-            staging,
-            include=body.folder.include,
-            exclude=body.folder.exclude,
-            allowed_roots=roots,
-            max_bytes=settings.max_upload_bytes,
-        )
-        origin = f"folder {body.folder.path}"
-        if body.folder.prune and not prune_prefix:
-            for incoming in staged.files:
-                incoming.path.unlink(missing_ok=True)
-            raise InvalidInput("prune needs a subfolder of an allowed root, not the root itself")
-        prune_prefix = prune_prefix if body.folder.prune else None
+        folder = body.folder
+        spec = FolderSpec(Path(folder.path), folder.include, folder.exclude, folder.prune)
+        staged, prune_prefix = intake.stage_folder(spec)
+        origin = f"folder {folder.path}"
+    elif body.manifest is not None:
+        staged, origin = intake.stage_manifest(json.dumps(e) for e in body.manifest), "manifest"
     else:
-        lines = (
-            [json.dumps(e) for e in body.manifest]
-            if body.manifest is not None
-            else [json.dumps({"path": f}) for f in body.files or []]
-        )
-        entries, bad = parse_manifest(lines)
-        staged = stage_manifest(
-            entries,
-            staging,
-            allowed_roots=roots,
-            allowed_hosts=settings.ingest.allowed_url_hosts,
-            max_bytes=settings.max_upload_bytes,
-        )
-        staged.rejected[:0] = bad
-        origin = "manifest" if body.manifest is not None else "files"
-    job = _submit_staged(
-        rt, dispatcher, caller, body.collection, staged, origin, body.metadata, body.given_access()
+        staged = intake.stage_manifest(json.dumps({"path": f}) for f in body.files or [])
+        origin = "files"
+    job = intake.submit_staged(
+        body.collection,
+        staged,
+        caller.principal,
+        origin=origin,
+        metadata=body.metadata,
+        access=body.given_access(),
     )
     if prune_prefix is not None:
         rt.jobs.prune(job.id, prune_prefix)
@@ -166,11 +137,11 @@ def create_job(
 )
 def create_archive_job(
     rt: RuntimeDep,
-    dispatcher: DispatcherDep,
+    intake: IntakeDep,
     caller: IngestCaller,
     collection: Annotated[str, Form()],
     archive: Annotated[UploadFile, File(description=".zip, .tar.gz, .tgz or .tar")],
-    metadata: Annotated[str | None, Form(description="JSON object stored on every file")] = None,
+    metadata: MetadataForm = None,
     allowed_groups: GroupsForm = None,
     allowed_users: UsersForm = None,
 ) -> JobInfo:
@@ -178,40 +149,11 @@ def create_archive_job(
     rt.catalog.get_collection(collection)
     access = access_form(allowed_groups, allowed_users)
     name = safe_source(archive.filename)
-    if not is_archive(name):
-        raise InvalidInput(f"{name!r} is not a .zip, .tar.gz, .tgz or .tar archive")
     meta = metadata_form(metadata)
-    dispatcher.ping()
-    settings, staging = rt.settings, rt.settings.uploads_dir / ".staging"
-    limits = ArchiveLimits(
-        max_members=settings.ingest.max_archive_members,
-        max_member_bytes=settings.max_upload_bytes,
-        max_total_bytes=int(settings.ingest.max_archive_mb * 2**20),
-        max_ratio=settings.ingest.max_archive_ratio,
-    )
-    packed = stage(archive.file, name, staging, max_bytes=limits.max_total_bytes)
-    try:
-        staged = extract_archive(packed.path, name, staging, limits=limits, metadata=meta)
-    finally:
-        packed.path.unlink(missing_ok=True)
-    return _submit_staged(rt, dispatcher, caller, collection, staged, f"archive {name}", {}, access)
-
-
-def _submit_staged(
-    rt: Runtime,
-    dispatcher: Dispatcher,
-    caller: Caller,
-    collection: str,
-    staged: Staged,
-    origin: str,
-    metadata: dict[str, Any],
-    access: list[str] | None,
-) -> JobInfo:
-    for incoming in staged.files:
-        incoming.metadata = {**metadata, **incoming.metadata}
-        incoming.access = incoming.access or access
-    return submit(
-        rt, dispatcher, caller, collection, staged.files, origin=origin, rejected=staged.rejected
+    intake.ready()
+    staged = intake.stage_archive(archive.file, name)
+    return intake.submit_staged(
+        collection, staged, caller.principal, origin=f"archive {name}", metadata=meta, access=access
     )
 
 
@@ -276,19 +218,15 @@ def pause_job(job_id: str, rt: RuntimeDep, caller: IngestCaller) -> JobInfo:
 
 
 @router.post("/jobs/{job_id}/resume", responses=error_responses(409))
-def resume_job(
-    job_id: str, rt: RuntimeDep, dispatcher: DispatcherDep, caller: IngestCaller
-) -> JobInfo:
+def resume_job(job_id: str, rt: RuntimeDep, intake: IntakeDep, caller: IngestCaller) -> JobInfo:
     resumed = rt.jobs.resume(_job_of(job_id, rt, caller))
-    dispatcher.dispatch(resumed.to_dispatch)
+    intake.publish(resumed.to_dispatch)
     return rt.jobs.get(job_id)
 
 
 @router.post("/jobs/{job_id}/retry", summary="Send the job's failed documents again")
-def retry_job(
-    job_id: str, rt: RuntimeDep, dispatcher: DispatcherDep, caller: IngestCaller
-) -> JobInfo:
-    dispatcher.dispatch(rt.jobs.retry_failed(job_id=_job_of(job_id, rt, caller)))
+def retry_job(job_id: str, rt: RuntimeDep, intake: IntakeDep, caller: IngestCaller) -> JobInfo:
+    intake.publish(rt.jobs.retry_failed(job_id=_job_of(job_id, rt, caller)))
     return rt.jobs.get(job_id)
 
 
@@ -312,8 +250,8 @@ def dead_letter(
 
 @router.post("/dead-letter/retry", summary="Send every dead-lettered document again")
 def retry_dead_letter(
-    rt: RuntimeDep, dispatcher: DispatcherDep, caller: IngestCaller, collection: str | None = None
+    rt: RuntimeDep, intake: IntakeDep, caller: IngestCaller, collection: str | None = None
 ) -> Retried:
     items = rt.jobs.retry_failed(collections=caller.principal.visible(collection))
-    dispatcher.dispatch(items)
+    intake.publish(items)
     return Retried(retried=len(items))

@@ -50,7 +50,7 @@ def index_folder(
                 stage(
                     stream,
                     path.name,
-                    runtime.settings.uploads_dir / ".staging",
+                    runtime.settings.staging_dir,
                     max_bytes=runtime.settings.max_upload_bytes,
                 )
             )

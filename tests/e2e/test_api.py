@@ -14,10 +14,11 @@ import pytest
 from celery import Celery
 from fastapi import FastAPI
 
-from api.deps import get_dispatcher
+from api.deps import get_intake
 from api.main import create_app
 from ingest.dispatch import Dispatcher
 from rag.errors import BackendUnavailable
+from rag.intake import Intake
 from rag.staging import stage
 from tests.conftest import FIXTURES, SAMPLES, make_settings
 
@@ -258,10 +259,12 @@ async def test_broker_down_refuses_uploads_with_503(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
     await client.post("/v1/collections", json={"name": "down"})
+    runtime = app.state.runtime
     dead = Dispatcher(
-        _dead_broker(), app.state.runtime.jobs, queue="unused", redispatch_after_s=60, lease_s=60
+        _dead_broker(), runtime.jobs, queue="unused", redispatch_after_s=60, lease_s=60
     )
-    app.dependency_overrides[get_dispatcher] = lambda: dead
+    intake = Intake(runtime.settings, runtime.jobs, dead, runtime.audit)
+    app.dependency_overrides[get_intake] = lambda: intake
     try:
         response = await client.post(
             "/v1/collections/down/documents", files=[("files", ("a.md", b"# a"))]
@@ -290,6 +293,8 @@ async def test_accepted_work_survives_a_broker_outage(
     )
     with pytest.raises(BackendUnavailable):
         dead.dispatch(submission.to_dispatch)
+    # Intake's policy: work already recorded is accepted, and waits for the relay.
+    Intake(runtime.settings, runtime.jobs, dead, runtime.audit).publish(submission.to_dispatch)
     assert runtime.jobs.undispatched() == submission.to_dispatch
     assert app.state.dispatcher.relay_once() == 1  # the broker is back: the relay sends it
     job = await wait_for_job(client, submission.job.id)
