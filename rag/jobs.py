@@ -13,7 +13,7 @@ import shutil
 from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import ColumnElement, func, select, update
@@ -41,6 +41,7 @@ from rag.db.tables import (
 )
 from rag.errors import ConflictError, InvalidInput, NotFoundError, RateLimited
 from rag.filters import FieldType, check_metadata_keys, merge_field_types
+from rag.job_items import requeue, requeue_expired, settle, skip
 from rag.models import DeadLetter, JobDocument, JobInfo, Rejection
 from rag.parsing import detect_format
 from rag.staging import check_source
@@ -137,12 +138,11 @@ class Jobs:
                     job_id=job.id, document_id=doc.id
                 )
                 item.content_hash = incoming.sha256
-                _requeue(item)
+                requeue(item)
                 if action == "index":
                     to_dispatch.append((job.id, doc.id))
                 else:
-                    item.status, item.finished_at = ItemStatus.SKIPPED, utcnow()
-                    item.error = action + (f"; {change}" if change is not None else "")
+                    skip(item, action + (f"; {change}" if change is not None else ""))
                     if doc.duplicate_of and doc.indexed_version is not None:
                         stale.append(doc.id)
                         doc.indexed_version = doc.indexed_hash = None
@@ -301,22 +301,8 @@ class Jobs:
 
     def requeue_orphans(self, lease_s: float) -> int:
         """Running items whose worker stopped renewing the lease go back to the queue."""
-        expired = utcnow() - timedelta(seconds=lease_s)
         with self.db.session() as session:
-            result = session.execute(
-                update(JobItemRow)
-                .where(
-                    JobItemRow.status.in_(RUNNING_ITEM_STATES),
-                    func.coalesce(JobItemRow.heartbeat_at, JobItemRow.started_at) < expired,
-                )
-                .values(
-                    status=ItemStatus.QUEUED,
-                    dispatched_at=None,
-                    heartbeat_at=None,
-                    error="its worker stopped while ingesting it; sent again",
-                )
-            )
-            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+            return requeue_expired(session, lease_s)
 
     # Reading ----------------------------------------------------------------------------
 
@@ -384,7 +370,7 @@ class Jobs:
                 JobItemRow.job_id == job_id, JobItemRow.status == ItemStatus.QUEUED
             )
             for item in session.scalars(queued):
-                settle(session, item, ItemStatus.SKIPPED, "cancelled")
+                settle(item, ItemStatus.SKIPPED, "cancelled")
         return self.get(job_id)
 
     def pause(self, job_id: str) -> JobInfo:
@@ -412,7 +398,7 @@ class Jobs:
                 _job(session, job_id)  # 404 for an unknown job
             items = list(session.scalars(query))
             for item in items:
-                _requeue(item)
+                requeue(item)
                 item.document.status, item.document.error = DocumentStatus.QUEUED, None
                 item.job.cancelled = item.job.paused = False
             return [(item.job_id, item.document_id) for item in items]
@@ -441,27 +427,6 @@ class Jobs:
         with self.db.session() as session:
             _job(session, job_id).pruned += len(gone)
         return len(gone)
-
-
-def _requeue(item: JobItemRow) -> None:
-    """The item as if never tried: queued, not sent, no attempts, no error."""
-    item.status, item.error, item.attempts = ItemStatus.QUEUED, None, 0
-    item.dispatched_at = item.started_at = item.heartbeat_at = item.finished_at = None
-
-
-def settle(session: Session, item: JobItemRow, status: ItemStatus, error: str | None) -> None:
-    """Finish an item that did not index its document; the document keeps any indexed version."""
-    item.status, item.error, item.finished_at = status, error, utcnow()
-    item.heartbeat_at = None
-    doc = item.document
-    if doc is None or doc.content_hash != item.content_hash:
-        return  # a newer upload owns the document's state
-    if status is ItemStatus.FAILED:
-        doc.status, doc.error = DocumentStatus.FAILED, error
-    elif doc.indexed_version is not None:
-        doc.status, doc.error = DocumentStatus.INDEXED, None
-    else:
-        doc.status, doc.error = DocumentStatus.CANCELLED, error
 
 
 def _learn_fields(coll: CollectionRow, files: Sequence[IncomingFile]) -> dict[str, FieldType]:

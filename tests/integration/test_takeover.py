@@ -13,7 +13,8 @@ import pytest
 from rag.catalog import IncomingFile
 from rag.db.tables import JobItemRow, utcnow
 from rag.factory import Runtime, build_runtime
-from rag.ingestion import Ingestor, Outcome
+from rag.ingestion import Ingestor
+from rag.job_items import Outcome
 from rag.models import Element
 from rag.parsing import parse_file
 from tests.conftest import make_settings
