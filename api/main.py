@@ -16,7 +16,7 @@ from api.limits import BodyLimit
 from api.observe import Observe
 from api.routers import audit, collections, documents, health, jobs, keys, models, search
 from api.routers.slack import slack_router
-from ingest.celery_app import celery_app
+from ingest.celery_app import CHAT_TASK, celery_app
 from ingest.dispatch import Dispatcher, Relay
 from ingest.metrics import QueueDepth
 from ingest.worker import InProcessWorker
@@ -131,7 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             slack,
             chat=lambda: app.state.runtime.chat,
             enqueue=lambda turn_id, response_url: celery_app.send_task(
-                "rag.chat_answer",
+                CHAT_TASK,
                 args=[turn_id, response_url],
                 kwargs={"trace": tracing.carrier()},
                 queue=settings.slack.queue,

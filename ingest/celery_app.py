@@ -6,9 +6,14 @@ from celery import Celery
 
 from rag.config import Settings, get_settings
 
+# Task names, the one place they are spelt: senders and workers may be different processes.
+INGEST_TASK = "rag.ingest_document"
+CHAT_TASK = "rag.chat_answer"
+
 
 def create_celery(settings: Settings) -> Celery:
-    app = Celery("rag", broker=settings.broker_url, include=["ingest.tasks"])
+    # The bot's task lives with the bot: this layer does not import it.
+    app = Celery("rag", broker=settings.broker_url, include=["ingest.tasks", "slackbot.tasks"])
     queue = settings.worker.queue
     app.conf.update(
         task_serializer="json",
@@ -17,9 +22,9 @@ def create_celery(settings: Settings) -> Celery:
         task_ignore_result=True,
         task_default_queue=queue,
         task_routes={
-            "rag.ingest_document": {"queue": queue},
+            INGEST_TASK: {"queue": queue},
             # Chat answers have their own queue: never behind a bulk ingestion.
-            "rag.chat_answer": {"queue": settings.slack.queue},
+            CHAT_TASK: {"queue": settings.slack.queue},
         },
         # A task is acknowledged only after it ran: a killed worker's task is redelivered.
         task_acks_late=True,

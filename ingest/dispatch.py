@@ -18,6 +18,7 @@ from datetime import timedelta
 from celery import Celery
 from kombu.exceptions import ChannelError, OperationalError
 
+from ingest.celery_app import INGEST_TASK
 from rag import tracing
 from rag.db.tables import utcnow
 from rag.errors import BackendUnavailable
@@ -79,7 +80,7 @@ class Dispatcher:
         try:
             for job_id, document_id in items:
                 self.app.send_task(
-                    "rag.ingest_document",
+                    INGEST_TASK,
                     args=[job_id, document_id],
                     kwargs={"trace": tracing.carrier()},
                     queue=self.queue,

@@ -1,4 +1,5 @@
-"""Celery tasks: ids in, a call into `rag`, nothing else."""
+"""The ingestion task: ids in, a call into `rag`, nothing else. (The Slack bot's task is in
+`slackbot.tasks`.)"""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from celery import Task
 from opentelemetry.trace import SpanKind
 
-from ingest.celery_app import celery_app
+from ingest.celery_app import INGEST_TASK, celery_app
 from rag import tracing
 from rag.config import get_settings
 from rag.errors import BackendError
@@ -26,7 +27,7 @@ class IngestTask(Task):  # type: ignore[misc]
 
 @celery_app.task(  # type: ignore[untyped-decorator]
     base=IngestTask,
-    name="rag.ingest_document",
+    name=INGEST_TASK,
     autoretry_for=(BackendError,),
     retry_backoff=2,
     retry_backoff_max=300,
@@ -39,23 +40,7 @@ def ingest_document(
     """`trace`: the submitting request's trace context, continued here."""
     with (
         log_context(job_id=job_id, document_id=document_id),
-        tracing.span("task rag.ingest_document", parent=trace, kind=SpanKind.CONSUMER),
+        tracing.span(f"task {INGEST_TASK}", parent=trace, kind=SpanKind.CONSUMER),
     ):
         outcome = get_runtime().ingestor.ingest(job_id, document_id)
     return {"status": outcome.status, "chunks": outcome.chunks, "error": outcome.error}
-
-
-@celery_app.task(name="rag.chat_answer")  # type: ignore[untyped-decorator]
-def chat_answer(
-    turn_id: str, response_url: str | None = None, trace: dict[str, str] | None = None
-) -> None:
-    """Answer a question asked in Slack, in its thread (errors are told there, not raised)."""
-    from slackbot.app import bot_client
-    from slackbot.delivery import deliver
-
-    runtime = get_runtime()
-    with (
-        log_context(turn_id=turn_id),
-        tracing.span("task rag.chat_answer", parent=trace, kind=SpanKind.CONSUMER),
-    ):
-        deliver(runtime.chat, bot_client(runtime.settings), turn_id, response_url)
