@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
@@ -20,7 +19,6 @@ from api.deps import IntakeDep, KnownFormFields, RuntimeDep
 from api.errors import error_responses
 from api.forms import GroupsForm, MetadataForm, UsersForm, access_form, metadata_form
 from api.schemas import MAX_OFFSET, Permissions, Strict
-from api.sse import SSE_HEADERS, frame
 from rag.errors import NotFoundError
 from rag.factory import Runtime
 from rag.intake import FolderSpec
@@ -31,7 +29,6 @@ from rag.staging import safe_source
 router = APIRouter(prefix="/v1", tags=["jobs"])
 ACTIVE = ("queued", "running", "paused")
 EVENT_INTERVAL_S = 0.5
-KEEPALIVE_S = 15.0
 
 
 class FolderSource(Strict):
@@ -172,37 +169,33 @@ def get_job(
     return rt.jobs.get(_job_of(job_id, rt, caller), page)
 
 
+def _visible_job(job_id: str, rt: RuntimeDep, caller: IngestCaller) -> str:
+    """A dependency: 404 before the stream starts, as for any other route."""
+    return _job_of(job_id, rt, caller)
+
+
 @router.get(
     "/jobs/{job_id}/events",
-    responses={200: {"content": {"text/event-stream": {}}}},
+    response_class=EventSourceResponse,
     summary="Progress as Server-Sent Events",
 )
 async def job_events(
-    job_id: str, rt: RuntimeDep, request: Request, caller: IngestCaller
-) -> StreamingResponse:
+    job_id: Annotated[str, Depends(_visible_job)], rt: RuntimeDep
+) -> AsyncIterator[ServerSentEvent]:
     """`progress` events (the job without its documents) whenever counts change, then one
-    `done` event when the job has finished or was cancelled."""
-    summary = DocumentPage(limit=0)
-    await run_in_threadpool(_job_of, job_id, rt, caller)  # 404 now, not mid-stream
-
-    async def events() -> AsyncIterator[str]:
-        last: Any = None
-        quiet_since = time.monotonic()
-        while not await request.is_disconnected():
-            job = await run_in_threadpool(rt.jobs.get, job_id, summary)
-            data = job.model_dump(mode="json", exclude={"documents"})
-            if job.status not in ACTIVE:
-                yield frame("done", data)
-                return
-            if (job.status, job.counts) != last:
-                last, quiet_since = (job.status, job.counts), time.monotonic()
-                yield frame("progress", data)
-            elif time.monotonic() - quiet_since > KEEPALIVE_S:
-                quiet_since = time.monotonic()
-                yield ": keepalive\n\n"
-            await anyio.sleep(EVENT_INTERVAL_S)
-
-    return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
+    `done` event when the job has finished or was cancelled. (FastAPI's SSE support sends the
+    keep-alive comments and stops when the client goes away.)"""
+    summary, last = DocumentPage(limit=0), None
+    while True:
+        job = await run_in_threadpool(rt.jobs.get, job_id, summary)
+        data = job.model_dump(mode="json", exclude={"documents"})
+        if job.status not in ACTIVE:
+            yield ServerSentEvent(event="done", data=data)
+            return
+        if (job.status, job.counts) != last:
+            last = (job.status, job.counts)
+            yield ServerSentEvent(event="progress", data=data)
+        await anyio.sleep(EVENT_INTERVAL_S)
 
 
 @router.delete("/jobs/{job_id}", summary="Cancel: queued documents dropped, running ones stop")
