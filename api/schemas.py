@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rag.access import document_access
 from rag.errors import InvalidInput
-from rag.generation.catalog import Policy
+from rag.generation.model_catalog import Policy
 from rag.generation.router import RouteRequest
 from rag.models import ScoredChunk
 from rag.retrieval import SearchOptions

@@ -31,10 +31,10 @@ c.prepare_env()  # puts the project on the path
 
 
 from rag.generation import Done, Generator, TextDelta, collect  # noqa: E402
-from rag.generation.catalog import parse_catalog  # noqa: E402
 from rag.generation.extractive import ExtractiveGenerator  # noqa: E402
 from rag.generation.llama_cpp import LlamaCppGenerator, packaged_model_path  # noqa: E402
 from rag.generation.llama_server import llama_server as run_llama_server  # noqa: E402
+from rag.generation.model_catalog import parse_catalog  # noqa: E402
 from rag.generation.openai_compat import OpenAICompatGenerator  # noqa: E402
 from rag.generation.router import Router, RouteRequest  # noqa: E402
 from rag.models import GroundedPrompt, Passage  # noqa: E402

@@ -31,7 +31,7 @@ def _limited(pairs: list[ClaimPair], limit: int | None) -> list[ClaimPair]:
 
 
 def _verifier(runtime: Runtime, name: str) -> Verifier:
-    from rag.generation.catalog import Policy
+    from rag.generation.model_catalog import Policy
     from rag.generation.router import RouteRequest
 
     if name == "deterministic":

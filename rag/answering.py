@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from rag import metrics, tracing
 from rag.errors import GenerationError
 from rag.generation import Done, EventStream, RoutedGenerator, TextDelta
-from rag.generation.catalog import DETERMINISTIC
+from rag.generation.model_catalog import DETERMINISTIC
 from rag.generation.router import RouteRequest
 from rag.models import (
     Answer,

@@ -54,7 +54,7 @@ class GeneratorSettings(BaseModel):
     """The packaged llama.cpp model's settings, and where a model catalog lives.
 
     Without `catalog_file` the catalog is built in: this llama.cpp model (named `local`) and the
-    extractive fallback. With one, the file lists every model (see rag.generation.catalog).
+    extractive fallback. With one, the file lists every model (see rag.generation.model_catalog).
     """
 
     backend: Literal["llama_cpp"] = "llama_cpp"

@@ -16,16 +16,16 @@ from pydantic import SecretStr
 from rag.answering import Answerer
 from rag.audit import AuditLog
 from rag.auth import ApiKeys
-from rag.catalog import Catalog
 from rag.chat import Chat
 from rag.chunking import Chunker
+from rag.collections import Catalog
 from rag.config import Settings, get_settings
 from rag.db.session import Database, open_database
 from rag.embedding import Embedder
 from rag.embedding.batching import BatchingEmbedder
 from rag.embedding.sentence_transformers import SentenceTransformerEmbedder
 from rag.generation import RoutedGenerator
-from rag.generation.catalog import ModelCatalog, load_catalog, resolve_secrets
+from rag.generation.model_catalog import ModelCatalog, load_catalog, resolve_secrets
 from rag.generation.router import Router
 from rag.ingestion import Ingestor, Parse
 from rag.jobs import Jobs

@@ -22,8 +22,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from rag import metrics, tracing
-from rag.catalog import Catalog
 from rag.chunking import Chunker
+from rag.collections import Catalog
 from rag.db.tables import FINISHED_ITEM_STATES, DocumentRow, ItemStatus, JobItemRow, JobRow, utcnow
 from rag.embedding import Embedder
 from rag.errors import BackendError, RagError, UnreadableDocument

@@ -20,7 +20,7 @@ from typing import Any, BinaryIO, Protocol
 from rag.access import split_access
 from rag.audit import AuditLog
 from rag.auth import Principal
-from rag.catalog import IncomingFile
+from rag.collections import IncomingFile
 from rag.config import Settings
 from rag.errors import BackendUnavailable, InvalidInput
 from rag.jobs import Jobs, Submission, WorkItem

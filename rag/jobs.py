@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from rag.access import EVERYONE
-from rag.catalog import (
+from rag.collections import (
     Catalog,
     IncomingFile,
     collection_row,

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from rag import metrics, tracing
 from rag.access import readable_by
-from rag.catalog import Catalog
+from rag.collections import Catalog
 from rag.config import Fusion, RetrievalMode, RetrievalSettings
 from rag.embedding import Embedder
 from rag.errors import InvalidInput

@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from rag.catalog import IncomingFile
+from rag.collections import IncomingFile
 from rag.errors import DocumentTooLarge, InvalidInput
 
 _BLOCK = 1 << 20

@@ -52,7 +52,7 @@ from rag.errors import (
 )
 from rag.generation import Done, EventStream, Generator, TextDelta, collect
 from rag.generation.breaker import CircuitBreaker, Clock
-from rag.generation.catalog import (
+from rag.generation.model_catalog import (
     QUALITY_RANK,
     SENSITIVITY_RANK,
     ModelCatalog,

@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
 
-from rag.catalog import IncomingFile
+from rag.collections import IncomingFile
 from rag.errors import InvalidInput
 from rag.models import Rejection
 from rag.parsing import detect_format

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from rag.catalog import IncomingFile
+from rag.collections import IncomingFile
 from rag.errors import InvalidInput
 from rag.models import Rejection
 

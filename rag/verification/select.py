@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rag.errors import ConfigError
-from rag.generation.catalog import DETERMINISTIC, SELF, SENSITIVITY_RANK
+from rag.generation.model_catalog import DETERMINISTIC, SELF, SENSITIVITY_RANK
 from rag.generation.router import Router, RouteRequest
 from rag.models import Route
 from rag.verification import Verifier

@@ -39,7 +39,7 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 
 from api.main import create_app
-from rag.generation.catalog import BUILTIN_PACKAGED
+from rag.generation.model_catalog import BUILTIN_PACKAGED
 from tests.conftest import POSTGRES_ADMIN_URL, SESSION, make_settings
 
 schemathesis = pytest.importorskip("schemathesis", minversion="4.32")

@@ -15,7 +15,7 @@ import pytest
 from fastapi import FastAPI
 
 from api.main import create_app
-from rag.catalog import IncomingFile
+from rag.collections import IncomingFile
 from rag.errors import RateLimited
 from tests.conftest import make_settings
 from tests.e2e.conftest import key_headers

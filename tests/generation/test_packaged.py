@@ -21,8 +21,8 @@ import pytest
 from rag.config import Settings
 from rag.errors import BackendUnavailable, ConfigError
 from rag.generation import packaged
-from rag.generation.catalog import build_generator, load_catalog, parse_catalog
 from rag.generation.llama_cpp import LlamaCppGenerator, derive_model_id
+from rag.generation.model_catalog import build_generator, load_catalog, parse_catalog
 from rag.generation.packaged import PACKAGED, Part, assemble
 from rag.generation.prompts import ABSTAIN_REPLY
 from rag.generation.router import Router

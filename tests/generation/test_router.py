@@ -21,8 +21,8 @@ from rag.errors import (
 )
 from rag.generation import Done, TextDelta, collect
 from rag.generation.breaker import BreakerState, CircuitBreaker
-from rag.generation.catalog import load_catalog, parse_catalog, resolve_secrets
 from rag.generation.extractive import MODEL_ID as EXTRACTIVE_ID
+from rag.generation.model_catalog import load_catalog, parse_catalog, resolve_secrets
 from rag.generation.router import Router, RouteRequest, estimate_prompt_tokens
 from rag.models import Generation
 from tests.generation.conftest import ANTHROPIC_MODEL, GEMINI_MODEL, OPENAI_MODEL, PROMPT
@@ -465,7 +465,7 @@ def test_a_configured_local_model_answers_then_the_extractive(tmp_path: Path) ->
 
 
 def test_passages_are_dropped_lowest_ranked_first_to_fit_an_api_window() -> None:
-    from rag.generation.catalog import ModelEntry
+    from rag.generation.model_catalog import ModelEntry
     from rag.generation.router import estimate_prompt_tokens, fit_to_window
     from rag.models import GroundedPrompt, Passage
 

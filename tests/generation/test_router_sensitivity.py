@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from rag.embedding.sentence_transformers import SentenceTransformerEmbedder
 from rag.errors import AllModelsFailed, GenerationError, PolicyUnsatisfiable
 from rag.generation import Done, collect
-from rag.generation.catalog import parse_catalog, resolve_secrets
+from rag.generation.model_catalog import parse_catalog, resolve_secrets
 from rag.generation.router import Router, RouteRequest
 from rag.verification.check import check
 from rag.verification.deterministic import DeterministicVerifier

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.catalog import Catalog, IncomingFile
+from rag.collections import Catalog, IncomingFile
 from rag.db.session import open_database
 from rag.errors import ConflictError, InvalidInput, NotFoundError, UnsupportedDocument
 from rag.jobs import Jobs

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from rag.access import principal_tokens
 from rag.answering import AnswerDelta
-from rag.catalog import IncomingFile
+from rag.collections import IncomingFile
 from rag.factory import Runtime, build_runtime
 from rag.retrieval import SearchOptions
 from tests.conftest import make_settings

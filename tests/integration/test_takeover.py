@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.catalog import IncomingFile
+from rag.collections import IncomingFile
 from rag.db.tables import JobItemRow, utcnow
 from rag.factory import Runtime, build_runtime
 from rag.ingestion import Ingestor

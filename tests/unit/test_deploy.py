@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from rag.config import ApiSettings, Settings, SlackSettings, WorkerSettings
-from rag.generation.catalog import parse_catalog
+from rag.generation.model_catalog import parse_catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from rag.generation.catalog import parse_catalog, resolve_secrets
+from rag.generation.model_catalog import parse_catalog, resolve_secrets
 from rag.generation.router import Router, RouteRequest
 from rag.models import ClaimLabel, Route
 from rag.verification.check import check
@@ -235,7 +235,7 @@ def test_an_unknown_verifier_is_refused_when_the_catalog_loads() -> None:
 
 def test_an_inline_policy_naming_an_unknown_verifier_is_refused(router: Router) -> None:
     from rag.errors import UnknownModel
-    from rag.generation.catalog import Policy
+    from rag.generation.model_catalog import Policy
 
     with pytest.raises(UnknownModel, match="unknown verifier 'claude'"):
         router.check(RouteRequest(policy=Policy(verifier="claude")))
