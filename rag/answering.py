@@ -251,6 +251,8 @@ class Answerer:
                 checked = check(generation.text, prepared.relevant, choice.verifier, question)
             span.set_attribute("rag.verifier", checked.verifier)
         verification_ms = (time.perf_counter() - verify_start) * 1000
+        if incremental is not None:  # the checks made while the answer streamed count too
+            verification_ms = incremental.spent_s * 1000
         reason = checked.reason
         if reason is None and generation.route is not None and generation.route.degraded:
             reason = DEGRADED_REASON

@@ -13,6 +13,7 @@ would otherwise drop it all).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 
 from rag.models import ScoredChunk
@@ -57,6 +58,7 @@ class IncrementalCheck:
         self.text = ""
         self.shown = ""
         self.rest = ""
+        self.spent_s = 0.0  # in every check so far: what verifying this answer cost
         self._complete = 0  # sentences known complete at the last check
 
     def feed(self, delta: str) -> str:
@@ -79,7 +81,11 @@ class IncrementalCheck:
         return checked
 
     def _check(self, text: str) -> Checked:
-        return check(text, self.hits, self.verifier, self.question, evidence=self.evidence)
+        start = time.perf_counter()
+        try:
+            return check(text, self.hits, self.verifier, self.question, evidence=self.evidence)
+        finally:
+            self.spent_s += time.perf_counter() - start
 
     def _show(self, kept: str) -> str:
         if len(kept) <= len(self.shown) or not kept.startswith(self.shown):

@@ -217,6 +217,7 @@ async def test_a_verified_stream_shows_only_sentences_the_answer_keeps(
     assert "Lisbon" not in answer["answer"] and "15 minutes" in answer["answer"]
     labels = [c["label"] for c in answer["verification"]["claims"]]
     assert labels.count("supported") == 2 and len(labels) == 3
+    assert answer["verification"]["latency_ms"] > 0  # the checks made while streaming
 
 
 async def test_an_error_after_the_first_token_is_an_error_event(
