@@ -86,9 +86,7 @@ class Caller:
         self.principal.check_collection(name)
 
     def record(self, action: str, *, status: int = 200, **fields: Any) -> None:
-        self.audit_log.record(
-            action, key_name=self.principal.name, user=self.principal.user, status=status, **fields
-        )
+        self.audit_log.record_for(self.principal, action, status=status, **fields)
 
 
 def _rate_limit(request: Request, runtime: Runtime, principal: Principal, kind: str) -> None:

@@ -12,7 +12,8 @@ from api.errors import error_response
 
 
 class BodyTooLarge(HTTPException):
-    """Raised from `receive` mid-body; FastAPI's handlers answer it as any HTTP error (413)."""
+    """Raised from `receive` mid-body. Bodies are read inside the app (FastAPI's parsing, or an
+    endpoint such as Slack's), where the HTTP error handler answers it: a 413 in our shape."""
 
 
 class BodyLimit:
@@ -39,7 +40,7 @@ class BodyLimit:
             await error_response(413, "payload_too_large", too_large)(scope, receive, send)
             return
 
-        received, started = 0, False
+        received = 0
 
         async def counted() -> Message:
             nonlocal received
@@ -50,14 +51,4 @@ class BodyLimit:
                     raise BodyTooLarge(413, too_large)
             return message
 
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted, tracked)
-        except BodyTooLarge:  # read outside FastAPI's handlers (none today): answered here
-            if started:
-                raise
-            await error_response(413, "payload_too_large", too_large)(scope, receive, send)
+        await self.app(scope, counted, send)

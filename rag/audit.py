@@ -13,7 +13,7 @@ import logging
 import queue
 import threading
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from sqlalchemy import insert, select
@@ -22,6 +22,9 @@ from rag.db.session import Database
 from rag.db.tables import AuditRow, utcnow
 from rag.errors import BackendUnavailable, InvalidInput
 from rag.models import UtcDatetime
+
+if TYPE_CHECKING:
+    from rag.auth import Principal
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -73,6 +76,10 @@ class AuditLog:
                 "detail": detail,
             }
         )
+
+    def record_for(self, principal: Principal, action: str, **fields: Any) -> None:
+        """An entry for what `principal` did: its key's name and the end user it acted for."""
+        self.record(action, key_name=principal.name, user=principal.user, **fields)
 
     def flush(self) -> None:
         with self._write:

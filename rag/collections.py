@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 
 from rag.access import EVERYONE, field_readers, split_access, visible_fields
 from rag.db.session import Database
@@ -23,7 +23,6 @@ from rag.models import CollectionInfo, DocumentInfo
 from rag.stores import VectorStore
 
 COLLECTION_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-_SOURCES_PER_QUERY = 1000  # bound parameters per IN list, well under every backend's limit
 
 
 @dataclass
@@ -176,33 +175,19 @@ def _document(session: Session, collection: str, document_id: str) -> DocumentRo
     return doc
 
 
-def learn_field_readers(coll: CollectionRow, sources: Sequence[str]) -> None:
-    """Add who may read the documents of `sources`, as recorded in `coll`'s session, to the
-    readers of the metadata keys they carry. Uploads only add; a change of a document's access
-    list (by PUT or by re-ingesting) recounts the collection (`recount_field_readers`); a
-    deletion does not (it reveals nothing to anyone, and a prune would recount once per file)."""
-    session = object_session(coll)
-    assert session is not None, "the collection row must belong to the submission's session"
-    readers = coll.metadata_field_access or {}
-    for start in range(0, len(sources), _SOURCES_PER_QUERY):
-        batch = sources[start : start + _SOURCES_PER_QUERY]
-        readers = field_readers(
-            _metadata_and_access(session, coll, DocumentRow.source.in_(batch)), readers
-        )
-    coll.metadata_field_access = readers
-
-
 def recount_field_readers(session: Session, coll: CollectionRow) -> None:
     """Who may see each metadata key, from the collection's documents as they are now: a key
-    stops showing to callers who can no longer read any document carrying it."""
+    stops showing to callers who can no longer read any document carrying it. (Uploads only
+    add to it; a deletion does not recount: it reveals nothing to anyone, and a prune would
+    recount once per file.)"""
     coll.metadata_field_access = field_readers(_metadata_and_access(session, coll))
 
 
 def _metadata_and_access(
-    session: Session, coll: CollectionRow, *where: ColumnElement[bool]
+    session: Session, coll: CollectionRow
 ) -> Iterable[tuple[dict[str, Any], list[str]]]:
     query = select(DocumentRow.metadata_, DocumentRow.access)
-    return session.execute(query.where(DocumentRow.collection_id == coll.id, *where)).tuples()
+    return session.execute(query.where(DocumentRow.collection_id == coll.id)).tuples()
 
 
 def _document_counts(

@@ -206,40 +206,21 @@ class Intake:
     def _audit(
         self, collection: str, submission: Submission, principal: Principal, files: int
     ) -> None:
-        job = submission.job
-        self._record(principal, "ingest", collection, job.id, status=202, files=files)
+        job, record = submission.job, self.audit.record_for
+        record(principal, "ingest", collection=collection, target=job.id, status=202, files=files)
         for change in submission.access_changes:
             groups, users = split_access(change.after)
-            self._record(
+            record(
                 principal,
                 "permissions",
-                collection,
-                change.document_id,
+                collection=collection,
+                target=change.document_id,
                 job=job.id,
                 source=change.source,
                 allowed_groups=groups,
                 allowed_users=users,
                 previous=change.before,
             )
-
-    def _record(
-        self,
-        principal: Principal,
-        action: str,
-        collection: str,
-        target: str,
-        status: int = 200,
-        **detail: Any,
-    ) -> None:
-        self.audit.record(
-            action,
-            key_name=principal.name,
-            user=principal.user,
-            collection=collection,
-            target=target,
-            status=status,
-            **detail,
-        )
 
 
 def _discard(files: Iterable[IncomingFile]) -> None:

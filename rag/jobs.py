@@ -15,16 +15,16 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
-from rag.access import EVERYONE
+from rag.access import EVERYONE, field_readers
 from rag.collections import (
     Catalog,
     IncomingFile,
     collection_row,
-    learn_field_readers,
     recount_field_readers,
 )
 from rag.db.tables import (
@@ -120,6 +120,7 @@ class Jobs:
         formats = {f.filename: detect_format(f.filename) for f in files}  # 415 before any write
         stale: list[str] = []  # documents that became duplicates: their own chunks go
         changes: list[AccessChange] = []
+        carried: list[tuple[dict[str, Any], list[str]]] = []  # each document's (metadata, access)
         with self.db.session() as session:
             coll = collection_row(session, collection)
             if job_id is None and key_id is not None and max_active_jobs is not None:
@@ -134,6 +135,7 @@ class Jobs:
                     session, coll, incoming, formats[incoming.filename]
                 )
                 changes += [change] if change is not None else []
+                carried.append((doc.metadata_, list(doc.access)))
                 item = session.get(JobItemRow, (job.id, doc.id)) or JobItemRow(
                     job_id=job.id, document_id=doc.id
                 )
@@ -148,8 +150,12 @@ class Jobs:
                         doc.indexed_version = doc.indexed_hash = None
                 session.add(item)
             new_fields = _learn_fields(coll, files)
-            if changes:  # a list narrowed: who may see each field name, counted again
+            # Who may see each field name: added for these documents, or, when a list changed
+            # (it may have narrowed), counted again over the whole collection.
+            if changes:
                 recount_field_readers(session, coll)
+            else:
+                coll.metadata_field_access = field_readers(carried, coll.metadata_field_access)
             session.flush()
             info = _job_info(session, job, coll.name, DocumentPage())
         if new_fields:
@@ -430,14 +436,13 @@ class Jobs:
 
 
 def _learn_fields(coll: CollectionRow, files: Sequence[IncomingFile]) -> dict[str, FieldType]:
-    """Record the metadata keys' types (a key seen with another type widens) and who may see
-    them; return the keys that are new, which the store must index."""
+    """Record the metadata keys' types (a key seen with another type widens); return the keys
+    that are new, which the store must index."""
     known = dict(coll.metadata_fields or {})
     fields = known
     for incoming in files:
         fields = merge_field_types(fields, incoming.metadata)
     coll.metadata_fields = fields
-    learn_field_readers(coll, [f.filename for f in files])
     return {k: v for k, v in fields.items() if k not in known}
 
 
