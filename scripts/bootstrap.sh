@@ -11,6 +11,11 @@ VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 WHEELS=${RAG_WHEEL_CACHE:-$HOME/.cache/rag/wheels}
 LLAMA_VERSION=0.3.36
+# A portable x86-64 build (AVX2, FMA, F16C): the native one also compiles ggml's AMX kernels on
+# CPUs that report AMX, and those crash in the first matrix product (SIGSEGV in
+# ggml_backend_amx_mul_mat, llama-cpp-python 0.3.36, seen on a Sapphire Rapids VM).
+LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
+WHEELS="$WHEELS/llama-$(echo "$LLAMA_CMAKE_ARGS" | sha256sum | cut -c1-8)"
 stamp="$VENV/.installed-$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -c1-12)"
 
 if [ -f "$stamp" ]; then exit 0; fi
@@ -24,9 +29,12 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
   echo "==> compiling llama-cpp-python $LLAMA_VERSION once (about 5 minutes); cached in $WHEELS"
   mkdir -p "$WHEELS"
-  CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) "$pip" wheel -q --no-deps \
+  # --no-cache-dir: pip's own wheel cache would hand back a build made with other flags.
+  CMAKE_ARGS="$LLAMA_CMAKE_ARGS" CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) "$pip" wheel -q --no-deps --no-cache-dir \
     "llama-cpp-python==$LLAMA_VERSION" -w "$WHEELS"
 fi
+# Forced: a venv may hold the same version built another way (the native build above).
+"$pip" install -q --no-deps --force-reinstall "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl
 "$pip" install -q --find-links "$WHEELS" -e ".[dev]"
 # PDF layout support: its declared dependencies would pull CUDA torch; the ones it needs at run
 # time (onnx, onnxruntime, opencv-python-headless, ...) are in pyproject.toml.
