@@ -23,13 +23,23 @@ from ingest.worker import InProcessWorker
 from rag import __version__, tracing
 from rag.config import Settings, get_settings
 from rag.errors import RagError
-from rag.factory import build_runtime, install_runtime, load_models
+from rag.factory import Runtime, build_runtime, install_runtime, load_models
 from rag.intake import Intake
 from rag.ratelimit import RateLimiter
 from rag.verification.text import warm_up
 from slackbot.app import build_bolt, slack_secrets
 
 log = logging.getLogger("api")
+
+
+def _warm_up(runtime: Runtime) -> None:
+    """Load the verifier's word lists and the embedder (exporting it to ONNX the first time,
+    a few seconds) now rather than on the first request."""
+    warm_up()
+    try:
+        runtime.embedder.embed_query("warm up")
+    except RagError as exc:  # said again, with the same words, to the request that needs it
+        log.warning("the embedding model is not ready: %s", exc.message)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -42,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = build_runtime(settings)
         install_runtime(runtime)
-        threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
+        threading.Thread(target=_warm_up, args=(runtime,), name="warm-up", daemon=True).start()
         try:
             if upgraded := runtime.catalog.upgrade_store():
                 log.warning("%d chunks from before permissions: marked readable by all", upgraded)

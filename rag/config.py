@@ -41,6 +41,20 @@ class QdrantSettings(BaseModel):
 
 class EmbeddingSettings(BaseModel):
     model: str | None = Field(default=None, description="Path or name; unset = packaged MiniLM.")
+    backend: Literal["onnx", "torch"] = Field(
+        default="onnx",
+        description="onnx: ONNX Runtime, the model exported once at first use (same vectors, "
+        "faster, no torch in the process); torch: sentence-transformers.",
+    )
+    quantize: Literal["none", "int8"] = Field(
+        default="int8",
+        description="ONNX only. int8 (dynamic, per channel) encodes 1.4-1.8x faster than fp32 "
+        "with the same SciFact nDCG@10 and verification rates; none = fp32, torch's vectors.",
+    )
+    cache_dir: Path | None = Field(
+        default=None, description="Where ONNX exports are kept (data_dir/models/onnx)."
+    )
+    threads: int = Field(default=0, ge=0, description="ONNX Runtime threads; 0 = one per core.")
     batch_size: int = 32
     device: str = "cpu"
 
@@ -136,7 +150,13 @@ class WorkerSettings(BaseModel):
     embedded: bool | None = Field(
         default=None, description="Run a worker inside `rag serve`; unset = yes unless QDRANT_URL."
     )
-    concurrency: int = 1
+    concurrency: int = Field(
+        default=2,
+        ge=1,
+        description="Documents at once per worker: one parses while another embeds, and their "
+        "chunks share embedding batches (300 SciFact documents on 2 cores: 2 threads 1.2-1.24x "
+        "the chunks/s of 1, 3 no better than 2).",
+    )
     queue: str = "rag.ingest"
     task_max_retries: int = 5
     lease_s: float = Field(
@@ -374,6 +394,10 @@ class Settings(BaseSettings):
     def queues(self) -> list[str]:
         """Every Celery queue we use: ingestion, then chat answers."""
         return [self.worker.queue, self.slack.queue]
+
+    @property
+    def onnx_cache_dir(self) -> Path:
+        return self.embedding.cache_dir or self.data_dir / "models" / "onnx"
 
     @property
     def qdrant_path(self) -> Path:

@@ -23,6 +23,7 @@ from rag.config import Settings, get_settings
 from rag.db.session import Database, open_database
 from rag.embedding import Embedder
 from rag.embedding.batching import BatchingEmbedder
+from rag.embedding.onnx import OnnxEmbedder
 from rag.embedding.sentence_transformers import SentenceTransformerEmbedder
 from rag.generation import RoutedGenerator
 from rag.generation.model_catalog import ModelCatalog, load_catalog, resolve_secrets
@@ -43,9 +44,17 @@ from rag.verification.model import load_model
 from rag.verification.select import Verifiers
 
 
-def build_embedder(settings: Settings) -> SentenceTransformerEmbedder:
+def build_embedder(settings: Settings) -> Embedder:
     e = settings.embedding
-    return SentenceTransformerEmbedder(e.model, batch_size=e.batch_size, device=e.device)
+    if e.backend == "torch":
+        return SentenceTransformerEmbedder(e.model, batch_size=e.batch_size, device=e.device)
+    return OnnxEmbedder(
+        e.model,
+        cache_dir=settings.onnx_cache_dir,
+        batch_size=e.batch_size,
+        quantize=e.quantize,
+        threads=e.threads,
+    )
 
 
 def build_store(settings: Settings) -> QdrantStore | QdrantEdgeStore:

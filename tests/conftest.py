@@ -18,6 +18,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ["RAG_WORKER__QUEUE"] = f"rag-test-{SESSION}"
+# Every test process shares one ONNX export of the embedder (made once, keyed by the model's hash).
+os.environ.setdefault("RAG_EMBEDDING__CACHE_DIR", str(Path.home() / ".cache" / "rag" / "onnx"))
 
 from rag.config import Settings  # noqa: E402  (after the environment is set)
 

