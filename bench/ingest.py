@@ -3,7 +3,7 @@ raw torch `SentenceTransformer.encode` of the same chunks and LlamaIndex's `Inge
 on the same files, all in one run; then the same folder again, unchanged.
 
     .venv/bin/python bench/ingest.py [--docs 1000] [--source scifact|samples] [--batch 16]
-                                     [--concurrency 1] [--steps] [--no-anchor]
+                                     [--concurrency N] [--steps] [--no-anchor]
 
 One job for the whole folder (the first upload creates it, the others add to it), as
 `rag ingest` does. --steps also times each stage one document at a time in this process.
@@ -149,7 +149,8 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
 
     started = time.perf_counter()
     settings = c.bench_settings(data_dir / "rag")
-    settings.worker.concurrency = args.concurrency
+    if args.concurrency:
+        settings.worker.concurrency = args.concurrency
     async with c.running_app(settings) as (app, client):
         rt = app.state.runtime
         print(f"app up in {time.perf_counter() - started:.1f}s; store {rt.store.location}")
@@ -184,7 +185,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
         chunks = sum(d["chunk_count"] for d in listing)
         print(f"{len(listing)} documents, {chunks} chunks, {job['counts']['failed']} failed")
         print(f"pipeline: wall {wall:.1f}s, {len(files) / wall:.2f} documents/s, ", end="")
-        print(f"{chunks / wall:.2f} chunks/s (worker concurrency {args.concurrency})")
+        print(f"{chunks / wall:.2f} chunks/s (worker concurrency {settings.worker.concurrency})")
 
         c.header("the same folder again, unchanged: nothing may be parsed or embedded")
         embedded = rt.embedder.documents_embedded
@@ -229,7 +230,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16, help="files per upload request")
     parser.add_argument("--min-words", type=int, default=150)
     parser.add_argument("--max-words", type=int, default=300)
-    parser.add_argument("--concurrency", type=int, default=1, help="worker threads")
+    parser.add_argument("--concurrency", type=int, help="worker threads (default: the service's)")
     parser.add_argument("--steps", action="store_true", help="also time each stage alone")
     parser.add_argument("--no-anchor", action="store_true", help="skip the LlamaIndex pipeline")
     args = parser.parse_args()

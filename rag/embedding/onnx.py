@@ -96,33 +96,39 @@ def exported_model(model_dir: Path, cache_dir: Path, quantize: Quantize = "none"
         sidecar.unlink(missing_ok=True)
         scratch = folder / f"model.onnx.{os.getpid()}.tmp"
         log.info("exporting the embedding model to ONNX (once): %s -> %s", model_dir, model)
-        command = [sys.executable, "-m", "rag.embedding.onnx_export", str(model_dir), str(scratch)]
         try:
-            done = subprocess.run(
-                [*command, *(["--int8"] if quantize == "int8" else [])],
-                capture_output=True,
-                text=True,
-                timeout=EXPORT_TIMEOUT_S,
-                env={**os.environ, "HF_HUB_OFFLINE": "1"},
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise BackendUnavailable(
-                f"exporting {model_dir} to ONNX took over {EXPORT_TIMEOUT_S:.0f} s",
-                backend="embedder",
-            ) from exc
-        if done.returncode != 0 or not scratch.is_file():
+            _export(model_dir, scratch, quantize)
+            scratch.replace(model)
+        finally:
             scratch.unlink(missing_ok=True)
-            tail = done.stderr.strip().splitlines()[-3:]
-            raise BackendUnavailable(
-                f"exporting {model_dir} to ONNX failed: {' | '.join(tail)} "
-                "(RAG_EMBEDDING__BACKEND=torch encodes without ONNX)",
-                backend="embedder",
-            )
-        scratch.replace(model)
         side_scratch = folder / "model.onnx.sha256.tmp"
         side_scratch.write_text(_sha256(model))
-        side_scratch.replace(sidecar)
+        side_scratch.replace(sidecar)  # last: the export counts only from here
     return model
+
+
+def _export(model_dir: Path, target: Path, quantize: Quantize) -> None:
+    """Run the export in a child process: torch stays out of this one."""
+    command = [sys.executable, "-m", "rag.embedding.onnx_export", str(model_dir), str(target)]
+    failed = f"exporting {model_dir} to ONNX"
+    try:
+        done = subprocess.run(
+            [*command, *(["--int8"] if quantize == "int8" else [])],
+            capture_output=True,
+            text=True,
+            timeout=EXPORT_TIMEOUT_S,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise BackendUnavailable(
+            f"{failed} took over {EXPORT_TIMEOUT_S:.0f} s", backend="embedder"
+        ) from exc
+    if done.returncode != 0 or not target.is_file():
+        tail = " | ".join(done.stderr.strip().splitlines()[-3:])
+        raise BackendUnavailable(
+            f"{failed} failed: {tail} (RAG_EMBEDDING__BACKEND=torch encodes without ONNX)",
+            backend="embedder",
+        )
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -188,6 +194,9 @@ class OnnxEmbedder:
         onnx_file = exported_model(self.model_dir, self.cache_dir, self.quantize)
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
+        # Idle ONNX threads sleep instead of spinning: the cores they would burn belong to the
+        # parser child and the other worker threads between batches.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             session = ort.InferenceSession(
                 str(onnx_file), options, providers=["CPUExecutionProvider"]
