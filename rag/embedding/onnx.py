@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from rag.digests import sha256_file
 from rag.embedding import PACKAGED_MODEL, packaged_model_path
 from rag.errors import BackendUnavailable, ConfigError
 
@@ -47,14 +48,6 @@ EXPORT_TIMEOUT_S = 900.0
 Quantize = Literal["none", "int8"]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def cache_key(model_dir: Path, quantize: Quantize) -> str:
     """What the export depends on: the model's files, the recipe and the quantisation."""
     digest = hashlib.sha256(f"{RECIPE}:{quantize}".encode())
@@ -62,7 +55,7 @@ def cache_key(model_dir: Path, quantize: Quantize) -> str:
         path = model_dir / name
         if path.is_file():
             digest.update(name.encode())
-            digest.update(_sha256(path).encode())
+            digest.update(sha256_file(path).encode())
     return digest.hexdigest()[:20]
 
 
@@ -78,7 +71,7 @@ def _locked(path: Path) -> Iterator[None]:
 
 def _intact(model: Path, sidecar: Path) -> bool:
     try:
-        return sidecar.read_text().strip() == _sha256(model)
+        return sidecar.read_text().strip() == sha256_file(model)
     except OSError:
         return False
 
@@ -102,7 +95,7 @@ def exported_model(model_dir: Path, cache_dir: Path, quantize: Quantize = "none"
         finally:
             scratch.unlink(missing_ok=True)
         side_scratch = folder / "model.onnx.sha256.tmp"
-        side_scratch.write_text(_sha256(model))
+        side_scratch.write_text(sha256_file(model))
         side_scratch.replace(sidecar)  # last: the export counts only from here
     return model
 

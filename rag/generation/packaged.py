@@ -27,6 +27,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from rag.digests import sha256_file
 from rag.errors import BackendUnavailable, ConfigError
 from rag.generation.prompts import PromptFormat
 
@@ -200,14 +201,6 @@ def verified_sha256(path: Path) -> str | None:
 # Assembly ------------------------------------------------------------------------------------
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while block := file.read(_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _mismatch(model: PackagedModel, target: Path, actual: str) -> BackendUnavailable:
     return BackendUnavailable(
         f"packaged model {model.name}: the assembled {target} has sha256 {actual}, expected "
@@ -252,7 +245,7 @@ def assemble(model: str | PackagedModel, cache_dir: Path | None = None) -> Path:
     if target.is_file():
         if _stamped(target, model.sha256):
             return target
-        if _sha256_file(target) == model.sha256:
+        if sha256_file(target) == model.sha256:
             _write_stamp(target, model.sha256)
             return target
         log.warning("%s is not the pinned %s: assembling it again", target, model.name)
