@@ -62,6 +62,7 @@ class VerifiedDelta:
     the supported clauses of one, never taken back by the final answer."""
 
     text: str
+    cited: str = ""  # the same text with its citation markers (`Answer.cited_answer`)
 
 
 AnswerEvent = AnswerDelta | VerifiedDelta | AnswerDone
@@ -185,13 +186,16 @@ class Answerer:
     ) -> AnswerStream:
         gen_start = time.perf_counter()
         span = tracing.start_span("generate", streamed=True)
+        cited = ""  # the verified text sent so far, with its citation markers
         try:
             for event in events:
                 if isinstance(event, TextDelta) and not verified:
                     yield AnswerDelta(event.text)
                 elif isinstance(event, TextDelta) and incremental is not None:
                     if shown := incremental.feed(event.text):
-                        yield VerifiedDelta(shown)
+                        marked = incremental.shown_marked
+                        yield VerifiedDelta(shown, marked[len(cited) :])
+                        cited = marked
                 elif isinstance(event, Done):
                     generation = event.generation
                     span.set_attribute("rag.model", generation.model)
@@ -201,7 +205,9 @@ class Answerer:
                     if verified:
                         rest = incremental.rest if incremental else answer.answer
                         if answer.answerable and rest:
-                            yield VerifiedDelta(rest)
+                            whole = answer.cited_answer
+                            rest_cited = whole[len(cited) :] if whole.startswith(cited) else rest
+                            yield VerifiedDelta(rest, rest_cited)
                         streamed = incremental.shown if incremental else answer.answer
                         streamed = streamed if answer.answerable else ""
                     yield AnswerDone(answer, revised=answer.answer != streamed)
@@ -265,6 +271,7 @@ class Answerer:
             answer=checked.answer if checked.answerable else NOT_FOUND,
             answerable=checked.answerable,
             citations=checked.citations,
+            cited_answer=checked.marked if checked.answerable else NOT_FOUND,
             model=generation.model,
             model_cited=bool(valid),
             invented_markers=invented,
@@ -309,6 +316,7 @@ def _abstain(question: str, reason: str, start: float, retrieval_ms: float) -> A
         answer=NOT_FOUND,
         answerable=False,
         citations=[],
+        cited_answer=NOT_FOUND,
         model=None,
         reason=reason,
         timings=Timings(retrieval_ms=retrieval_ms, total_ms=(time.perf_counter() - start) * 1000),

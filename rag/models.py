@@ -190,6 +190,11 @@ class Answer(BaseModel):
     answer: str
     answerable: bool
     citations: list[Citation]
+    cited_answer: str = Field(
+        default="",
+        description="`answer` with the markers of the citations each sentence rests on, before "
+        "its full stop: 'Leave is 30 days [1].'",
+    )
     model: str | None = Field(description="The pinned model that produced the answer, if any did.")
     model_cited: bool | None = Field(
         default=None,

@@ -67,6 +67,7 @@ class Checked:
     claims: list[CheckedClaim] = field(default_factory=list)
     reason: str | None = None
     fallback: str | None = None
+    marked: str = ""  # `answer` with each sentence's citation markers: "… in March [1]."
 
     @property
     def unsupported(self) -> list[CheckedClaim]:
@@ -97,10 +98,10 @@ def check(
     for claim in split.claims:
         judgement = judged.get(id(claim), Judgement(ClaimLabel.NOT_FOUND, 0.0))
         claims.append(_checked(claim, judgement, evidence, markers))
-    kept = _kept_text(split.claims, claims, split.sentences)
+    kept, marked = _kept_text(split.claims, claims, split.sentences)
     reason: str | None = None
     if kept and question and asks_for_number(question) and not gives_quantity(kept):
-        kept, reason = "", NO_NUMBER_REASON
+        kept, marked, reason = "", "", NO_NUMBER_REASON
     elif not kept:
         reason = UNSUPPORTED_REASON
         if split.abstained:
@@ -115,6 +116,7 @@ def check(
         claims=claims,
         reason=reason,
         fallback=verdict.fallback,
+        marked=marked,
     )
 
 
@@ -177,21 +179,39 @@ def _checked(
     )
 
 
-def _kept_text(claims: list[Claim], checked: list[CheckedClaim], sentences: list[str]) -> str:
-    """Whole sentences whose claims all hold; the holding clauses of the others."""
+def _kept_text(
+    claims: list[Claim], checked: list[CheckedClaim], sentences: list[str]
+) -> tuple[str, str]:
+    """Whole sentences whose claims all hold; the holding clauses of the others. Also the same
+    text with the markers of the citations each piece rests on."""
     by_sentence: dict[int, list[tuple[Claim, CheckedClaim]]] = {}
     for claim, result in zip(claims, checked, strict=True):
         by_sentence.setdefault(claim.sentence, []).append((claim, result))
     kept: list[str] = []
+    marked: list[str] = []
     for pairs in by_sentence.values():
-        holding = [c for c, r in pairs if r.label is ClaimLabel.SUPPORTED]
+        holding = [(c, r) for c, r in pairs if r.label is ClaimLabel.SUPPORTED]
         if not holding:
             continue
         if len(holding) == len(pairs):
-            kept.append(sentences[pairs[0][0].sentence])
+            cited = [m for _, r in holding for m in r.citations]
+            pieces = [(sentences[pairs[0][0].sentence], cited)]
         else:
-            kept += [_as_sentence(c.text) for c in holding]
-    return " ".join(kept)
+            pieces = [(_as_sentence(c.text), r.citations) for c, r in holding]
+        for text, markers in pieces:
+            kept.append(text)
+            marked.append(_with_markers(text, markers))
+    return " ".join(kept), " ".join(marked)
+
+
+def _with_markers(sentence: str, markers: list[int]) -> str:
+    """`[n]` before the sentence's closing punctuation."""
+    refs = "".join(f"[{m}]" for m in dict.fromkeys(markers))
+    if not refs:
+        return sentence
+    body = sentence.rstrip()
+    words = body.rstrip(".!?")
+    return f"{words} {refs}{body[len(words) :]}"
 
 
 def _as_sentence(text: str) -> str:

@@ -57,6 +57,7 @@ class IncrementalCheck:
         self.evidence: Evidence | None = gather(hits) if hits else None
         self.text = ""
         self.shown = ""
+        self.shown_marked = ""  # `shown` with its citation markers (Checked.marked)
         self.rest = ""
         self.spent_s = 0.0  # in every check so far: what verifying this answer cost
         self._complete = 0  # sentences known complete at the last check
@@ -69,7 +70,7 @@ class IncrementalCheck:
             return ""
         self._complete = len(sentences) - 1
         complete = self.text[: self.text.rfind(sentences[-1])]
-        return self._show(self._check(complete).answer)
+        return self._show(self._check(complete))
 
     def finish(self, text: str) -> Checked:
         """The whole answer's check; `rest` is then the verified text not yet shown."""
@@ -77,7 +78,7 @@ class IncrementalCheck:
         checked = self._check(text)
         if not checked.answer.startswith(self.shown):  # a broken invariant: say so loudly
             log.error("verified stream: the final answer does not extend the text shown")
-        self.rest = self._show(checked.answer)
+        self.rest = self._show(checked)
         return checked
 
     def _check(self, text: str) -> Checked:
@@ -87,8 +88,10 @@ class IncrementalCheck:
         finally:
             self.spent_s += time.perf_counter() - start
 
-    def _show(self, kept: str) -> str:
+    def _show(self, checked: Checked) -> str:
+        kept = checked.answer
         if len(kept) <= len(self.shown) or not kept.startswith(self.shown):
             return ""
         new, self.shown = kept[len(self.shown) :], kept
+        self.shown_marked = checked.marked
         return new

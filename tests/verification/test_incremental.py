@@ -46,6 +46,20 @@ def test_what_is_shown_is_the_final_answer_in_order(
     assert "Lisbon" not in final.answer and "Rust" in final.answer
     assert len(shown) >= 2  # sentence by sentence, not all at the end
     assert shown[0].startswith("The fleet controller is written in Rust")
+    # The text with its citation markers grows the same way, to the final one.
+    assert incremental.shown_marked == final.marked
+    assert final.marked.startswith("The fleet controller is written in Rust [1].")
+
+
+def test_each_sentence_is_marked_with_the_citations_it_rests_on(
+    verifier: DeterministicVerifier,
+) -> None:
+    checked = check(MIXED, HITS, verifier, FLEET_QUESTION)
+    assert [c.marker for c in checked.citations] == [1]
+    assert checked.marked == (
+        "The fleet controller is written in Rust [1]. "
+        "It reconciles desired state every 15 minutes [1]."
+    )
 
 
 def test_a_sentence_is_shown_once_the_next_one_begins(verifier: DeterministicVerifier) -> None:
