@@ -24,7 +24,8 @@ from rag.factory import Runtime
 from rag.ratelimit import RateLimiter
 
 log = logging.getLogger("api")
-PROTECTED = "/v1/"
+# Our API, its OpenAI-compatible mount and the MCP endpoint: the same keys, the same checks.
+PROTECTED = ("/v1/", "/openai/", "/mcp")
 ON_BEHALF = "x-on-behalf-of"
 _bearer = HTTPBearer(
     auto_error=False,
@@ -33,8 +34,9 @@ _bearer = HTTPBearer(
 
 
 class Authenticate:
-    """Resolve the caller of every /v1 request into `request.state.principal`, or answer 401/403
-    at once. With `auth.enabled = false` every caller is an anonymous admin."""
+    """Resolve the caller of every protected request (/v1, /openai, /mcp) into
+    `request.state.principal`, or answer 401/403 at once. With `auth.enabled = false` every
+    caller is an anonymous admin."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -51,7 +53,8 @@ class Authenticate:
             status = status_of(exc)
             log.warning("%s %s refused (%d): %s", scope["method"], scope["path"], status, exc)
             challenge = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-            await error_response(status, exc.code, exc.message, challenge)(scope, receive, send)
+            response = error_response(status, exc.code, exc.message, challenge, path=scope["path"])
+            await response(scope, receive, send)
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)

@@ -83,19 +83,42 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 ERROR_RESPONSES = error_responses(400, 401, 403, 404, 413, 422, 429, 503)
 
 
+# Under this prefix errors also take OpenAI's shape (`type`, `param`; 400 for an invalid
+# request), which its SDKs read: api/openai_compat.py.
+OPENAI_PREFIX = "/openai/"
+_OPENAI_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    429: "rate_limit_error",
+}
+
+
 def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: object
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    *,
+    path: str = "",
+    **extra: object,
 ) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"code": code, "message": message, **extra}}, status_code=status, headers=headers
-    )
+    """The error body; `path` is the request's (its prefix may ask for OpenAI's shape)."""
+    error: dict[str, object] = {"code": code, "message": message, **extra}
+    if path.startswith(OPENAI_PREFIX):
+        status = 400 if status in (415, 422) else status
+        kind = "server_error" if status >= 500 else "invalid_request_error"
+        error |= {"type": _OPENAI_TYPES.get(status, kind), "param": None}
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 
 def status_of(exc: RagError) -> int:
     return next((s for cls, s in STATUS if isinstance(exc, cls)), 500)
 
 
-def _rag_error(_request: Request, exc: Exception) -> JSONResponse:
+def _rag_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RagError)
     status = status_of(exc)
     headers = None
@@ -108,23 +131,25 @@ def _rag_error(_request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, BackendError):
         extra["backend"] = exc.backend
         log.warning("backend error: %s", exc.message)
-    return error_response(status, exc.code, exc.message, headers, **extra)
+    return error_response(status, exc.code, exc.message, headers, path=request.url.path, **extra)
 
 
-def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     details = [
         {"field": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg", "")}
         for e in exc.errors()
     ]
     summary = "; ".join(f"{d['field']}: {d['problem']}" for d in details[:5])
-    return error_response(422, "validation_error", f"invalid request: {summary}", details=details)
+    message = f"invalid request: {summary}"
+    return error_response(422, "validation_error", message, path=request.url.path, details=details)
 
 
-def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+    headers = getattr(exc, "headers", None)
+    return error_response(exc.status_code, code, str(exc.detail), headers, path=request.url.path)
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -134,7 +159,8 @@ def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error(
         "unhandled error %s on %s %s", incident, request.method, request.url.path, exc_info=exc
     )
-    return error_response(500, "internal_error", f"internal error (incident {incident}); see logs")
+    message = f"internal error (incident {incident}); see logs"
+    return error_response(500, "internal_error", message, path=request.url.path)
 
 
 def install_error_handlers(app: FastAPI) -> None:

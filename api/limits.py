@@ -37,7 +37,8 @@ class BodyLimit:
         too_large = f"request body is over the {limit / 2**20:.0f} MiB limit ({setting})"
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > limit:
-            await error_response(413, "payload_too_large", too_large)(scope, receive, send)
+            response = error_response(413, "payload_too_large", too_large, path=scope["path"])
+            await response(scope, receive, send)
             return
 
         received = 0

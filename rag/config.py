@@ -304,6 +304,20 @@ class ApiSettings(BaseModel):
     )
 
 
+class OpenAICompatSettings(BaseModel):
+    """The OpenAI-compatible chat endpoint (/openai/v1): a "model" names a collection, or one of
+    these aliases for several searched together, optionally with `@policy`."""
+
+    aliases: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description='Model names for collections searched together: {"everything": ["handbook", '
+        '"wiki"]}. A key sees an alias only when it may use all of its collections.',
+    )
+    history_turns: int = Field(
+        default=3, ge=0, description="Earlier user messages used to condense a follow-up."
+    )
+
+
 class ObservabilitySettings(BaseModel):
     log_format: Literal["text", "json"] = Field(
         default="text",
@@ -346,6 +360,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     auth: AuthSettings = AuthSettings()
     slack: SlackSettings = SlackSettings()
+    openai_api: OpenAICompatSettings = OpenAICompatSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
 
     @model_validator(mode="after")

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from typing import Any
 
-import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
@@ -14,14 +13,13 @@ from api.auth import Caller, QueryCaller
 from api.deps import RuntimeDep
 from api.errors import error_responses
 from api.schemas import Hit, QueryRequest, RetrieveResponse, SearchRequest
-from api.sse import SSE_HEADERS, frame
+from api.sse import SSE_HEADERS, StreamFailed, frame, relay
 from rag.answering import AnswerDelta, AnswerStream, VerifiedDelta
-from rag.errors import InvalidInput, RagError
+from rag.errors import InvalidInput
 from rag.factory import Runtime
 from rag.models import Answer
 
 router = APIRouter(prefix="/v1", tags=["search"])
-log = logging.getLogger("api")
 
 
 def _check(body: SearchRequest, rt: Runtime, caller: Caller) -> None:
@@ -61,7 +59,8 @@ def retrieve(body: SearchRequest, rt: RuntimeDep, caller: QueryCaller) -> Retrie
 async def query(body: QueryRequest, rt: RuntimeDep, request: Request, caller: QueryCaller) -> Any:
     """An answer with citations. With `"stream": true`, Server-Sent Events: `token` events
     (`{"text"}`, the model's raw text) or, with `"stream_mode": "verified"`, `verified` events
-    (`{"text"}` to append: only sentences that passed verification, never taken back), then one
+    (`{"text", "cited"}` to append: only sentences that passed verification, never taken back;
+    `cited` with the markers of the citations each rests on), then one
     `answer` event (the checked answer, whose `revised` says whether it differs from the
     streamed text), or an `error` event."""
     _check(body, rt, caller)
@@ -95,30 +94,15 @@ async def query(body: QueryRequest, rt: RuntimeDep, request: Request, caller: Qu
 async def _server_sent_events(
     events: AnswerStream, request: Request, cited: Callable[[list[str]], None]
 ) -> AsyncIterator[str]:
-    """Pull the synchronous stream in a worker thread, one event at a time; a client that went
-    away closes it, which cancels the model's generation."""
-    try:
-        while not await request.is_disconnected():
-            try:
-                event = await run_in_threadpool(next, events, None)
-            except RagError as exc:
-                yield frame("error", {"code": exc.code, "message": exc.message})
-                return
-            except Exception:
-                log.exception("streamed answer failed")
-                yield frame("error", {"code": "internal_error", "message": "internal error"})
-                return
-            if event is None:
-                return
-            if isinstance(event, AnswerDelta):
+    async with aclosing(relay(events, request)) as stream:
+        async for event in stream:
+            if isinstance(event, StreamFailed):
+                yield frame("error", {"code": event.code, "message": event.message})
+            elif isinstance(event, AnswerDelta):
                 yield frame("token", {"text": event.text})
             elif isinstance(event, VerifiedDelta):
-                yield frame("verified", {"text": event.text})
+                yield frame("verified", {"text": event.text, "cited": event.cited})
             else:
                 cited([c.document_id for c in event.answer.citations])
                 answer = event.answer.model_dump(mode="json")
                 yield frame("answer", answer | {"revised": event.revised})
-                return
-    finally:
-        with anyio.CancelScope(shield=True):
-            await run_in_threadpool(events.close)

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+
+from tests.stubs.openai_stub import OpenAIVendor
+from tests.stubs.server import StubServer
+
+GPT = "gpt-4o-mini-2024-07-18"
+VLLM = "llama-3.1-8b-instruct"
 
 
 def admin_key(app: FastAPI, name: str = "tests") -> str:
@@ -31,6 +37,18 @@ def zip_bytes(members: dict[str, bytes]) -> bytes:
         for name, data in members.items():
             zf.writestr(name, data)
     return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def stubs() -> Iterator[dict[str, StubServer]]:
+    """Two models behind OpenAI's wire protocol: a closed API and a self-hosted vLLM."""
+    found = {
+        "gpt": StubServer(OpenAIVendor(), model=GPT).start(),
+        "vllm": StubServer(OpenAIVendor(), model=VLLM).start(),
+    }
+    yield found
+    for stub in found.values():
+        stub.stop()
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,6 @@ over `APIOperation.as_strategy()` here. Each operation has a fixed seed: a run r
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 import zlib
 from collections import Counter
@@ -32,7 +30,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase, example, given, seed, settings
 from hypothesis import strategies as st
@@ -41,6 +38,7 @@ from sqlalchemy import create_engine, text
 from api.main import create_app
 from rag.generation.model_catalog import BUILTIN_PACKAGED
 from tests.conftest import POSTGRES_ADMIN_URL, SESSION, make_settings
+from tests.e2e.serve import serving
 
 schemathesis = pytest.importorskip("schemathesis", minversion="4.32")
 from schemathesis.core.failures import FailureGroup  # noqa: E402  (after the skip)
@@ -50,7 +48,7 @@ pytestmark = pytest.mark.slow
 COLLECTION = "fuzz"
 REQUEST_TIMEOUT_S = 60  # also bounds how long a Server-Sent Events stream is read
 MAX_EXAMPLES = 150  # per operation, after its coverage cases; a request takes ~10 ms
-SLOW = {"POST /v1/query": 20}  # the local LLM answers: about a second a call
+SLOW = {"POST /v1/query": 20, "POST /openai/v1/chat/completions": 20}  # the local LLM answers
 CONFORMANCE = ("status_code_conformance", "content_type_conformance", "response_schema_conformance")
 
 # Values that often break what is behind a schema: 64-bit integer and double limits (SQLite,
@@ -143,12 +141,6 @@ class Served:
         return {"Authorization": f"Bearer {self.key}"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _seed(client: httpx.Client) -> dict[str, list[str]]:
     """A collection with one indexed document, so that some requests reach existing objects."""
     response = client.post("/v1/collections", json={"name": COLLECTION})
@@ -212,19 +204,7 @@ def served(data_dir: Path, database_url: str) -> Iterator[Served]:
     """The real app under uvicorn in a thread (its lifespan runs there), with an admin key."""
     settings = make_settings(data_dir, database_url=database_url, api={"max_upload_mb": 1})
     app = create_app(settings)
-    port = _free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, lifespan="on", access_log=False
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn-fuzz", daemon=True)
-    thread.start()
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "the service did not start"
-            time.sleep(0.1)
+    with serving(app) as base_url:
         assert httpx.get(f"{base_url}/healthz", timeout=10).status_code == 200
         # No rate limit on this key (0 = unlimited): a 429 would only hide what is behind it.
         key = app.state.runtime.keys.create(
@@ -238,10 +218,6 @@ def served(data_dir: Path, database_url: str) -> Iterator[Served]:
             "DELETE /v1/keys/{key}": ("key", {key.name, key.id}),
         }
         yield Served(app, base_url, str(key.key), existing, protected)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=60)
-        assert not thread.is_alive(), "uvicorn did not stop"
 
 
 @pytest.fixture(scope="module")
