@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import Response
 
+from api import mcp, openai_compat
 from api.auth import Authenticate
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.limits import BodyLimit
@@ -102,7 +103,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "in-process" if worker else "external",
         )
         try:
-            yield
+            async with mcp_endpoint.running():
+                yield
         finally:
             if app.state.limiter is not None:
                 app.state.limiter.close()
@@ -134,6 +136,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, collections, documents, jobs, search, models, keys, audit):
         responses = ERROR_RESPONSES if module is not health else None
         app.include_router(module.router, responses=responses)
+    app.include_router(openai_compat.router)
+    mcp_endpoint = mcp.mount(app)  # /mcp: tools that call /v1 as the caller
 
     if slack is not None:
         app.state.bolt = build_bolt(

@@ -182,3 +182,17 @@ class Check(BaseModel):
 class Readiness(BaseModel):
     ready: bool
     checks: dict[str, Check]
+
+
+class DocumentText(BaseModel):
+    """What a reader sees of a document: its text and description, not who else may read it
+    nor where its file is (that is `GET .../{document_id}`, for ingest keys)."""
+
+    id: str
+    collection: str
+    source: str
+    title: str
+    version: int
+    metadata: dict[str, Any]
+    chunk_count: int = Field(description="Chunks the text was assembled from.")
+    text: str = Field(description="The chunks in order, overlaps removed, a line per section.")

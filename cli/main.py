@@ -16,6 +16,7 @@ from cli.common import DEFAULT_URL, ApiUrl, Collection, console, fail, split_lis
 from cli.eval import eval_app
 from cli.jobs import ingest, jobs_app
 from cli.keys import keys_app
+from cli.mcp import mcp
 
 if TYPE_CHECKING:
     from rag.config import Settings
@@ -29,6 +30,7 @@ app.add_typer(eval_app, name="eval")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(keys_app, name="keys")
 app.command()(ingest)
+app.command()(mcp)
 Filters = Annotated[
     str | None,
     typer.Option(

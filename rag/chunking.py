@@ -130,3 +130,37 @@ class Chunker:
                     )
                 )
         return chunks
+
+
+def readable_text(chunks: Sequence[Chunk]) -> str:
+    """Chunks overlap (the splitter repeats the end of one at the start of the next) and carry
+    their heading apart from their text: the text without repeats, each section under its
+    heading, is what a person or a model wants to read."""
+    parts: list[str] = []
+    previous: Chunk | None = None
+    for chunk in chunks:
+        text = chunk.text
+        if previous is not None and previous.section == chunk.section:
+            text = text[_overlap(previous.text, text) :].lstrip()
+            if text:
+                parts[-1] += " " + text
+            previous = chunk
+            continue
+        if chunk.section:
+            path = chunk.section.split(" > ")
+            parts.append(f"{'#' * len(path)} {path[-1]}")
+        parts.append(text)
+        previous = chunk
+    return "\n\n".join(parts)
+
+
+def _overlap(before: str, after: str, shortest: int = 8) -> int:
+    """Length of the longest end of `before` that `after` starts with (0 below `shortest`)."""
+    if len(after) < shortest:
+        return 0
+    start = before.find(after[:shortest])
+    while start >= 0:
+        if after.startswith(before[start:]):
+            return len(before) - start
+        start = before.find(after[:shortest], start + 1)
+    return 0

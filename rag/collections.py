@@ -175,11 +175,16 @@ def collection_row(session: Session, name: str) -> CollectionRow:
     return row
 
 
+def document_not_found(collection: str, document_id: str) -> NotFoundError:
+    """The one wording of a missing document, also for one a caller may not read."""
+    return NotFoundError(f"document {document_id!r} not found in collection {collection!r}")
+
+
 def _document(session: Session, collection: str, document_id: str) -> DocumentRow:
     coll = collection_row(session, collection)
     doc = session.get(DocumentRow, document_id)
     if doc is None or doc.collection_id != coll.id:
-        raise NotFoundError(f"document {document_id!r} not found in collection {collection!r}")
+        raise document_not_found(collection, document_id)
     return doc
 
 

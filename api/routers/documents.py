@@ -1,5 +1,5 @@
 """Documents of a collection: upload files or JSON text (ingested as a job), list, read, change
-who may read them, delete."""
+who may read them, delete; and, for readers, a document's text."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Query, Response, UploadFile
 
-from api.auth import IngestCaller
+from api.auth import IngestCaller, QueryCaller
 from api.deps import IntakeDep, KnownFormFields, RuntimeDep
 from api.errors import error_responses
 from api.forms import GroupsForm, MetadataForm, UsersForm, access_form, metadata_form
-from api.schemas import MAX_OFFSET, Permissions, TextDocuments
+from api.schemas import MAX_OFFSET, DocumentText, Permissions, TextDocuments
+from rag.chunking import readable_text
+from rag.collections import document_not_found
 from rag.intake import Upload
 from rag.models import DocumentInfo, JobInfo
 from rag.parsing import detect_format
@@ -101,6 +103,33 @@ def get_document(
     collection: str, document_id: str, rt: RuntimeDep, _caller: IngestCaller
 ) -> DocumentInfo:
     return rt.catalog.get_document(collection, document_id)
+
+
+@router.get(
+    "/{document_id}/text",
+    summary="A document's text, for a caller who may read it",
+    response_model=DocumentText,
+)
+def get_document_text(
+    collection: str, document_id: str, rt: RuntimeDep, caller: QueryCaller
+) -> DocumentText:
+    """Assembled from the chunks the caller may read, filtered in the vector store as search
+    is: a document the caller may read none of is reported exactly as a missing one."""
+    info = rt.catalog.get_document(collection, document_id)
+    chunks = rt.store.document_chunks(collection, document_id, access=caller.access)
+    if not chunks:  # worded as a missing one: nothing to tell them apart
+        raise document_not_found(collection, document_id)
+    caller.record("document.read", collection=collection, target=document_id)
+    return DocumentText(
+        id=info.id,
+        collection=collection,
+        source=info.source,
+        title=info.title,
+        version=chunks[0].version,
+        metadata=info.metadata,
+        chunk_count=len(chunks),
+        text=readable_text(chunks),
+    )
 
 
 @router.put("/{document_id}/permissions", summary="Change who may read a document")

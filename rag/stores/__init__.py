@@ -48,6 +48,14 @@ class VectorStore(Protocol):
 
     def count(self, collection: str, document_id: str | None = None) -> int: ...
 
+    def document_chunks(
+        self, collection: str, document_id: str, *, access: Sequence[str] | None
+    ) -> list[Chunk]:
+        """A document's chunks that a caller with `access` tokens may read (None: unrestricted),
+        filtered inside the store as search is, in reading order (newest version, by index);
+        empty if there are none or the collection does not exist."""
+        ...
+
     def search(
         self,
         collection: str,

@@ -15,6 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
+from rag.access import readable_by
 from rag.filters import Condition, FieldType, Match, Range, Scalar
 from rag.models import Chunk, ScoredChunk
 
@@ -54,20 +55,10 @@ def chunk_payload(chunk: Chunk) -> dict[str, Any]:
     }
 
 
-def scored_chunk(
-    point_id: object,
-    score: float,
-    payload: Mapping[str, Any] | None,
-    vectors: object,
-    query: Sequence[float],
-) -> ScoredChunk:
-    """A hit as our model: `similarity` is the cosine to the query whatever the mode scored."""
+def payload_chunk(point_id: object, payload: Mapping[str, Any] | None) -> Chunk:
+    """A stored point's payload as our model (the inverse of `chunk_payload`)."""
     payload = payload or {}
-    vector = vectors.get(DENSE) if isinstance(vectors, dict) else None
-    if not (isinstance(vector, list) and vector and isinstance(vector[0], float)):
-        vector = None
-    similarity = float(np.dot(query, vector)) if vector is not None else None
-    chunk = Chunk(
+    return Chunk(
         id=str(point_id),
         document_id=payload["document_id"],
         collection=payload["collection"],
@@ -82,6 +73,21 @@ def scored_chunk(
         metadata=payload.get("meta") or {},
         access=payload.get("access") or [],
     )
+
+
+def scored_chunk(
+    point_id: object,
+    score: float,
+    payload: Mapping[str, Any] | None,
+    vectors: object,
+    query: Sequence[float],
+) -> ScoredChunk:
+    """A hit as our model: `similarity` is the cosine to the query whatever the mode scored."""
+    vector = vectors.get(DENSE) if isinstance(vectors, dict) else None
+    if not (isinstance(vector, list) and vector and isinstance(vector[0], float)):
+        vector = None
+    similarity = float(np.dot(query, vector)) if vector is not None else None
+    chunk = payload_chunk(point_id, payload)
     return ScoredChunk(chunk=chunk, score=float(score), similarity=similarity, vector=vector)
 
 
@@ -91,6 +97,24 @@ def document_conditions(document_id: str, before_version: int | None = None) -> 
     if before_version is not None:
         conditions.append(Range("version", "integer", lt=before_version))
     return conditions
+
+
+def readable_document(document_id: str, access: Sequence[str] | None) -> list[Condition]:
+    """A document's chunks that a caller with `access` tokens may read (None: all of them),
+    the same condition search adds, so reading a document never shows more than finding it."""
+    conditions = document_conditions(document_id)
+    if access is not None:
+        conditions.append(readable_by(access))
+    return conditions
+
+
+def reading_order(chunks: Sequence[Chunk]) -> list[Chunk]:
+    """The chunks of the newest version present, by index: while a changed document is
+    re-ingested its new version is written before the old one is deleted."""
+    if not chunks:
+        return []
+    newest = max(c.version for c in chunks)
+    return sorted((c for c in chunks if c.version == newest), key=lambda c: c.index)
 
 
 class FilterDialect(Protocol[C_co]):

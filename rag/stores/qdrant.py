@@ -31,6 +31,9 @@ from rag.stores._qdrant_common import (
     chunk_payload,
     document_conditions,
     lower,
+    payload_chunk,
+    readable_document,
+    reading_order,
     scored_chunk,
 )
 
@@ -42,6 +45,7 @@ _SCHEMA = {
     "bool": qm.PayloadSchemaType.BOOL,
 }
 _FUSION = {"rrf": qm.Fusion.RRF, "dbsf": qm.Fusion.DBSF}
+_SCROLL_PAGE = 256  # points per scroll call when reading a whole document
 
 
 @contextmanager
@@ -229,6 +233,28 @@ class QdrantStore:
             if not client.collection_exists(self._name(collection)):
                 return 0
             return client.count(self._name(collection), count_filter=flt, exact=True).count
+
+    def document_chunks(
+        self, collection: str, document_id: str, *, access: Sequence[str] | None
+    ) -> list[Chunk]:
+        flt = _to_filter(readable_document(document_id, access))
+        chunks: list[Chunk] = []
+        offset: Any = None
+        with self._call(f"read a document of {collection}") as client:
+            if not client.collection_exists(self._name(collection)):
+                return []
+            while True:
+                records, offset = client.scroll(
+                    self._name(collection),
+                    scroll_filter=flt,
+                    limit=_SCROLL_PAGE,
+                    offset=offset,
+                    with_payload=True,
+                    with_vectors=False,
+                )
+                chunks += [payload_chunk(r.id, r.payload) for r in records]
+                if offset is None:
+                    return reading_order(chunks)
 
     def search(
         self,

@@ -48,10 +48,14 @@ from rag.stores._qdrant_common import (
     chunk_payload,
     document_conditions,
     lower,
+    payload_chunk,
+    readable_document,
+    reading_order,
     scored_chunk,
 )
 
 _CONFIG_FILE = "edge_config.json"  # written by the engine when a shard is created
+_SCROLL_PAGE = 256  # points per scroll call when reading a whole document
 # Metadata numbers are indexed as floats: a key first seen as an integer may later hold floats
 # (the catalog widens it), which an integer index would leave out of range filters.
 _SCHEMA = {
@@ -271,6 +275,25 @@ class QdrantEdgeStore:
         flt = _to_filter(document_conditions(document_id)) if document_id else None
         with _mapped_errors(f"count {collection}", self._path):
             return shard.count(qe.CountRequest(exact=True, filter=flt))
+
+    def document_chunks(
+        self, collection: str, document_id: str, *, access: Sequence[str] | None
+    ) -> list[Chunk]:
+        shard = self._shard(collection)
+        if shard is None:
+            return []
+        flt = _to_filter(readable_document(document_id, access))
+        chunks: list[Chunk] = []
+        offset: qe.PointId | None = None
+        with _mapped_errors(f"read a document of {collection}", self._path):
+            while True:
+                request = qe.ScrollRequest(
+                    offset=offset, limit=_SCROLL_PAGE, filter=flt, with_payload=True
+                )
+                records, offset = shard.scroll(request)
+                chunks += [payload_chunk(r.id, r.payload) for r in records]
+                if offset is None:
+                    return reading_order(chunks)
 
     def search(
         self,

@@ -33,6 +33,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/v1/collections/{collection}/documents/text"): "ingest",
     ("GET", "/v1/collections/{collection}/documents"): "ingest",
     ("GET", "/v1/collections/{collection}/documents/{document_id}"): "ingest",
+    ("GET", "/v1/collections/{collection}/documents/{document_id}/text"): "query",
     ("PUT", "/v1/collections/{collection}/documents/{document_id}/permissions"): "ingest",
     ("DELETE", "/v1/collections/{collection}/documents/{document_id}"): "ingest",
     ("GET", "/v1/jobs"): "ingest",

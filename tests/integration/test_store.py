@@ -342,3 +342,35 @@ def test_access_lists_filter_inside_the_search_and_older_chunks_are_upgraded(  #
     assert "c" not in found([])
     assert store.upgrade("docs") == 1
     assert "c" in found([]) and store.upgrade("docs") == 0
+
+
+def test_a_documents_chunks_are_read_in_order_for_those_who_may_read_them(  # type: ignore[no-untyped-def]
+    store: QdrantStore, embedder
+) -> None:
+    from rag.access import principal_tokens
+
+    chunks = store.document_chunks("docs", "a", access=None)
+    assert [c.text for c in chunks] == TEXTS["a"]
+    assert chunks[0].source == "a.md" and chunks[0].metadata["tags"] == ["rust", "backend"]
+    assert store.document_chunks("docs", "nothing", access=None) == []
+    assert store.document_chunks("nowhere", "a", access=None) == []
+
+    # Only readers see it: the same filter as search, inside the store.
+    store.set_access("docs", "a", ["group:eng"])
+    assert store.document_chunks("docs", "a", access=principal_tokens(["ops"])) == []
+    assert len(store.document_chunks("docs", "a", access=principal_tokens(["eng"]))) == 2
+
+    # Past a page of the scroll, and mid-replacement (both versions stored): the newest, in order.
+    vector, sparse = embedder.embed_documents(["x"])[0], Bm25Encoder().encode_document("x")
+    long = [
+        Chunk(
+            id=chunk_id("long", i, v), document_id="long", collection="docs", index=i, text=str(i)
+        )
+        for v, n in ((0, 3), (1, 300))
+        for i in range(n)
+    ]
+    for c in long[3:]:
+        c.version = 1
+    store.upsert(long[::-1], [vector] * len(long), [sparse] * len(long))
+    chunks = store.document_chunks("docs", "long", access=principal_tokens([]))
+    assert [(c.version, c.text) for c in chunks] == [(1, str(i)) for i in range(300)]

@@ -1,0 +1,1 @@
+"""Adapters that let other frameworks use the service over its REST API (no server code here)."""
