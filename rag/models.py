@@ -54,8 +54,14 @@ class Chunk(BaseModel):
     access: list[str] = Field(default_factory=lambda: ["*"])
 
     def embedding_text(self) -> str:
-        """The section heading travels with the text so that a chunk keeps its context."""
-        return f"{self.section}\n{self.text}" if self.section else self.text
+        """The document's title and the section's heading path travel with the text (embedded
+        and keyword-indexed), so that a chunk keeps its context: "Travel policy > Approvals".
+        A title that is already the path's first heading is not said twice."""
+        path = self.section.split(" > ") if self.section else []
+        title = self.title.strip()
+        head = [title] if title and title not in path[:1] else []
+        context = " > ".join(head + path)
+        return f"{context}\n{self.text}" if context else self.text
 
 
 class ScoredChunk(BaseModel):

@@ -15,8 +15,9 @@ from api.forms import GroupsForm, MetadataForm, UsersForm, access_form, metadata
 from api.schemas import MAX_OFFSET, DocumentText, Permissions, TextDocuments
 from rag.chunking import readable_text
 from rag.collections import document_not_found
+from rag.errors import UnsupportedDocument
 from rag.intake import Upload
-from rag.models import DocumentInfo, JobInfo
+from rag.models import DocumentInfo, JobInfo, Rejection
 from rag.parsing import detect_format
 from rag.staging import safe_source
 
@@ -51,15 +52,36 @@ def upload_documents(
     rt.catalog.get_collection(collection)
     meta = metadata_form(metadata)
     access = access_form(allowed_groups, allowed_users)
-    names = [safe_source(f.filename) for f in files]
-    for name in names:
-        detect_format(name)  # 415 before a byte is written
+    named = [(f, safe_source(f.filename)) for f in files]
+    supported, rejected = _supported(named)
     intake.ready()  # 503 before accepting anything if the queue is down
     staged = intake.stage(
-        Upload(f.file, name, metadata=meta, access=access)
-        for f, name in zip(files, names, strict=True)
+        Upload(f.file, name, metadata=meta, access=access) for f, name in supported
     )
-    return intake.submit(collection, staged, caller.principal, job_id=job_id)
+    return intake.submit(collection, staged, caller.principal, job_id=job_id, rejected=rejected)
+
+
+def _supported(
+    named: list[tuple[UploadFile, str]],
+) -> tuple[list[tuple[UploadFile, str]], list[Rejection]]:
+    """The files of a supported type, and the others as the job's `rejected` with the reason:
+    a folder with a few odd files still gets in. 415 (before a byte is written) only when no
+    file is supported."""
+    supported, rejected, refusals = [], [], []
+    for upload, name in named:
+        try:
+            detect_format(name)
+            supported.append((upload, name))
+        except UnsupportedDocument as exc:
+            rejected.append(Rejection(name=name, reason=exc.message))
+            refusals.append(exc)
+    if not supported:
+        if len(refusals) == 1:
+            raise refusals[0]
+        raise UnsupportedDocument(
+            f"none of the {len(refusals)} files is of a supported type; {refusals[0].message}"
+        )
+    return supported, rejected
 
 
 @router.post(

@@ -183,10 +183,13 @@ async def test_bad_files_fail_alone_with_a_reason(client: httpx.AsyncClient) -> 
         for name in ("empty.txt", "corrupt.pdf", "encrypted.pdf", "binary.txt")
     ]
     files.append(("files", ("good.md", b"# Good\n\nThe cafeteria opens at 8am.")))
+    files.append(("files", ("tools/setup.exe", b"MZ")))  # refused alone, listed on the job
     job = await wait_for_job(
         client, (await client.post("/v1/collections/bad/documents", files=files)).json()["id"]
     )
     assert job["status"] == "completed_with_errors"
+    [rejected] = job["rejected"]
+    assert rejected["name"] == "tools/setup.exe" and "unsupported file type" in rejected["reason"]
     by_source = {d["source"]: d for d in job["documents"]}
     assert by_source["good.md"]["status"] == "done"
     assert "empty" in by_source["empty.txt"]["error"]
@@ -204,6 +207,13 @@ async def test_request_errors_are_clear(client: httpx.AsyncClient) -> None:
         "unsupported_media_type",
     )
     assert ".pdf" in error["message"] and ".docx" in error["message"]
+    two = [("files", ("x.exe", b"MZ")), ("files", ("y.dll", b"MZ"))]
+    error = assert_error(
+        await client.post("/v1/collections/errs/documents", files=two),
+        415,
+        "unsupported_media_type",
+    )
+    assert error["message"].startswith("none of the 2 files is of a supported type")
     assert_error(
         await client.post("/v1/collections/nope/documents", files=[("files", ("a.md", b"# a"))]),
         404,

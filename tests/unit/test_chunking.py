@@ -46,7 +46,12 @@ def test_headings_start_chunks_and_travel_as_a_path(tokenize) -> None:  # type: 
     )
     assert [c.text for c in chunks] == ["We use Rust.", "Two approvals are needed."]
     assert [c.section for c in chunks] == ["Handbook > Languages", "Handbook > Reviews"]
-    assert chunks[0].embedding_text() == "Handbook > Languages\nWe use Rust."
+    # The document's title first, unless it is the first heading already.
+    assert chunks[0].embedding_text() == "A > Handbook > Languages\nWe use Rust."
+    handbook = chunks[0].model_copy(update={"title": "Handbook"})
+    assert handbook.embedding_text() == "Handbook > Languages\nWe use Rust."
+    untitled = chunks[0].model_copy(update={"title": "", "section": None})
+    assert untitled.embedding_text() == "We use Rust."
 
 
 def test_chunks_respect_the_token_bound_and_overlap(tokenize) -> None:  # type: ignore[no-untyped-def]
