@@ -206,6 +206,30 @@ class IngestSettings(BaseModel):
     max_archive_members: int = 100_000
 
 
+class OcrSettings(BaseModel):
+    """OCR (tesseract) of PDF pages without a text layer (rag.formats.pdf).
+
+    Read in the parse child through `get_settings()`, so set it in the environment or the TOML file
+    (RAG_OCR__ENABLED=false), not on a `Settings` built in code.
+    """
+
+    enabled: bool = Field(
+        default=True, description="OCR the pages of a PDF that have no text layer (scans)."
+    )
+    languages: str = Field(
+        default="eng",
+        pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$",
+        description='Tesseract languages, "eng+deu"; each needs its Debian tesseract-ocr-<lang>.',
+    )
+    dpi: int = Field(default=300, ge=72, le=600, description="Resolution pages are OCRed at.")
+    page_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="A page whose rendering and OCR take longer fails its document (a clear "
+        "reason, not a silently missing page).",
+    )
+
+
 class RateLimit(BaseModel):
     per_minute: float = Field(description="Sustained requests per minute per key; 0 = no limit.")
     burst: int = Field(ge=1, description="Requests a key may make at once after a quiet spell.")
@@ -357,6 +381,7 @@ class Settings(BaseSettings):
     verification: VerificationSettings = VerificationSettings()
     worker: WorkerSettings = WorkerSettings()
     ingest: IngestSettings = IngestSettings()
+    ocr: OcrSettings = OcrSettings()
     api: ApiSettings = ApiSettings()
     auth: AuthSettings = AuthSettings()
     slack: SlackSettings = SlackSettings()

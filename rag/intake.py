@@ -34,6 +34,7 @@ from rag.sources import (
     stage_folder,
     stage_manifest,
 )
+from rag.sources.emails import expand_emails
 from rag.staging import stage
 
 log = logging.getLogger(__name__)
@@ -159,8 +160,13 @@ class Intake:
         rejected: Sequence[Rejection] = (),
         job_id: str | None = None,
     ) -> JobInfo:
-        """Record the staged files as a job (see `Jobs.submit`), publish it, audit it."""
+        """Record the staged files as a job (see `Jobs.submit`), publish it, audit it. E-mails
+        are expanded here, whatever their source: attachments become documents of their own."""
         try:
+            expanded = expand_emails(
+                files, self.staging_dir, max_bytes=self.settings.max_upload_bytes
+            )
+            files, rejected = expanded.files, [*rejected, *expanded.rejected]
             submission = self.jobs.submit(
                 collection,
                 files,

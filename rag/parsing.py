@@ -9,6 +9,7 @@ becomes `UnreadableDocument` with a short reason; an unknown extension is `Unsup
 from __future__ import annotations
 
 import codecs
+import importlib
 import io
 import os
 import threading
@@ -20,6 +21,7 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
 from rag.errors import BackendError, RagError, UnreadableDocument, UnsupportedDocument
+from rag.formats import pdf
 from rag.models import Element, ElementKind
 
 if TYPE_CHECKING:
@@ -35,6 +37,40 @@ SUPPORTED_EXTENSIONS: dict[str, str] = {
     ".docx": "docx",
     ".pptx": "pptx",
     ".csv": "csv",
+    ".png": "png",
+    ".jpg": "jpeg",
+    ".jpeg": "jpeg",
+    ".tif": "tiff",
+    ".tiff": "tiff",
+    ".xlsx": "xlsx",
+    ".xls": "xls",
+    ".ods": "ods",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".xml": "xml",
+    ".epub": "epub",
+    ".doc": "doc",
+    ".rtf": "rtf",
+    ".odt": "odt",
+    ".ppt": "ppt",
+    ".odp": "odp",
+    ".eml": "eml",
+    ".msg": "msg",
+}
+# Formats read by a module of our own (rag/formats): "module:function", called with the file's
+# path, returning our `Element`s; imported on first use.
+OWN_PARTITIONERS: dict[str, str] = {
+    **dict.fromkeys(("png", "jpeg", "tiff"), "rag.formats.image:partition"),
+    "xlsx": "rag.formats.spreadsheet:partition_xlsx",
+    "xls": "rag.formats.spreadsheet:partition_xls",
+    "ods": "rag.formats.spreadsheet:partition_ods",
+    "json": "rag.formats.data:partition_json",
+    "jsonl": "rag.formats.data:partition_jsonl",
+    "xml": "rag.formats.xml:partition",
+    "epub": "rag.formats.epub:partition",
+    **dict.fromkeys(["doc", "rtf", "odt"], "rag.formats.office:partition"),
+    **dict.fromkeys(["ppt", "odp"], "rag.formats.office:partition_presentation"),
+    **dict.fromkeys(["eml", "msg"], "rag.formats.email:partition"),
 }
 _LABELS = {"markdown": "Markdown", "text": "text", "html": "HTML", "csv": "CSV"}
 _TEXT_FORMATS = frozenset(_LABELS)
@@ -49,7 +85,7 @@ _KINDS: dict[str, ElementKind] = {
 _DROPPED = frozenset({"Header", "Footer", "PageBreak", "PageNumber", "Image"})
 # Everything else (NarrativeText, UncategorizedText, Address, Formula, CodeSnippet...) is TEXT.
 
-_BOMS = (
+BOMS = (  # byte-order marks and the codec each one means
     (codecs.BOM_UTF32_LE, "utf-32"),
     (codecs.BOM_UTF32_BE, "utf-32"),
     (codecs.BOM_UTF8, "utf-8-sig"),
@@ -89,9 +125,13 @@ def parse_file(path: Path, *, filename: str | None = None) -> list[Element]:
     text = _decode(data, PurePath(name).suffix.lower()) if data is not None else ""
     if data is not None and not text.strip():
         raise UnreadableDocument("no text found")
-    damage = _check_pdf(path) if fmt == "pdf" else None
+    damage = pdf.check_pdf(path) if fmt == "pdf" else None
     _setup()
     try:
+        if fmt in OWN_PARTITIONERS:
+            return _own_partition(fmt, path)
+        if fmt == "pdf":  # OCR and clean-up: rag/formats/pdf.py
+            return pdf.partition(path, damage=damage, convert=_convert)
         raw = _partition_text(fmt, text) if data is not None else _partition_binary(fmt, path)
     except RagError:
         raise
@@ -101,16 +141,21 @@ def parse_file(path: Path, *, filename: str | None = None) -> list[Element]:
         ) from exc
     except Exception as exc:
         if type(exc).__name__ in {"PDFPasswordIncorrect", "PDFEncryptionError"}:
-            raise UnreadableDocument(_ENCRYPTED) from exc
+            raise UnreadableDocument(pdf.ENCRYPTED) from exc
         detail = _first_line(str(exc).replace(str(path), name)) or "no details"
         reason = damage or f"{type(exc).__name__}: {detail}"
         raise UnreadableDocument(f"corrupt or invalid {label} file ({reason})") from exc
     elements = _csv_elements(raw) if fmt == "csv" else _convert(raw)
-    if not elements and damage:
-        raise UnreadableDocument(f"corrupt or invalid PDF file ({damage})")
     if not elements:
-        hint = " (scanned PDF? OCR is not enabled)" if fmt == "pdf" else ""
-        raise UnreadableDocument(f"no text found{hint}")
+        raise UnreadableDocument("no text found")
+    return elements
+
+
+def _own_partition(fmt: str, path: Path) -> list[Element]:
+    module, _, function = OWN_PARTITIONERS[fmt].partition(":")
+    elements: list[Element] = getattr(importlib.import_module(module), function)(path)
+    if not elements:
+        raise UnreadableDocument("no text found")
     return elements
 
 
@@ -119,7 +164,7 @@ def parse_file(path: Path, *, filename: str | None = None) -> list[Element]:
 
 def _decode(data: bytes, ext: str) -> str:
     not_text = UnreadableDocument(f"{ext or 'the'} file does not look like text")
-    for bom, encoding in _BOMS:
+    for bom, encoding in BOMS:
         if data.startswith(bom):
             try:
                 return data.decode(encoding)
@@ -202,11 +247,6 @@ def _partition_text(fmt: str, text: str) -> list[RawElement]:
 
 def _partition_binary(fmt: str, path: Path) -> list[RawElement]:
     partition: Callable[..., list[RawElement]]
-    if fmt == "pdf":
-        from unstructured.partition.pdf import partition_pdf
-
-        # PDFs get no language detection anyway; naming one silences a warning.
-        return partition_pdf(filename=str(path), strategy="fast", languages=["eng"])
     if fmt == "docx":
         from unstructured.partition.docx import partition_docx as partition
     else:
@@ -214,25 +254,15 @@ def _partition_binary(fmt: str, path: Path) -> list[RawElement]:
     return partition(filename=str(path), include_page_breaks=False, languages=_NO_LANG)
 
 
-_ENCRYPTED = "encrypted PDF (password protected); remove the password and upload it again"
-
-
-def _check_pdf(path: Path) -> str | None:
-    """Raise for a password-protected PDF; return qpdf's complaint if the file is damaged."""
-    import pikepdf
-
-    try:
-        pikepdf.open(path).close()
-    except pikepdf.PasswordError as exc:
-        raise UnreadableDocument(_ENCRYPTED) from exc
-    except Exception as exc:  # pdfminer may still read it; the reason is used if it does not
-        return _first_line(str(exc).removeprefix(f"{path}: ")) or type(exc).__name__
-    return None
-
-
 def _first_line(message: str) -> str:
     lines = message.strip().splitlines()
     return lines[0][:160] if lines else ""
+
+
+def partition_html(text: str) -> list[Element]:
+    """HTML text as our elements, exactly as an .html upload is parsed (EPUB chapters use it)."""
+    _setup()
+    return _convert(_partition_text("html", text))
 
 
 def _convert(raw: Sequence[RawElement]) -> list[Element]:
@@ -259,11 +289,13 @@ def _csv_elements(raw: Sequence[RawElement]) -> list[Element]:
     rows = [r for item in raw for r in _table_rows(item.metadata.text_as_html or "") if any(r)]
     if len(rows) == 1:  # a header alone
         return [Element(kind=ElementKind.TEXT, text=", ".join(c for c in rows[0] if c))]
-    texts = (_describe_row(rows[0], row) for row in rows[1:])
+    texts = (describe_row(rows[0], row) for row in rows[1:])
     return [Element(kind=ElementKind.TEXT, text=t) for t in texts if t]
 
 
-def _describe_row(header: list[str], row: list[str]) -> str:
+def describe_row(header: list[str], row: list[str]) -> str:
+    """A table row as "header: value; ..." (a value alone under a blank header), so that a row
+    found by search still says what each value means. CSV and spreadsheet rows share it."""
     cells = zip_longest(header, row, fillvalue="")
     return "; ".join(f"{h}: {v}" if h else v for h, v in cells if v)
 
@@ -278,7 +310,7 @@ def _render_table(rows: list[list[str]]) -> str:
         and all(c and not c.replace(".", "").replace(",", "").isdigit() for c in header)
     )
     if has_header:
-        return "\n".join(_describe_row(header, row) for row in rows[1:]).strip()
+        return "\n".join(describe_row(header, row) for row in rows[1:]).strip()
     return "\n".join(" | ".join(row) for row in rows).strip()
 
 

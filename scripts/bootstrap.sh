@@ -18,6 +18,28 @@ LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -
 WHEELS="$WHEELS/llama-$(echo "$LLAMA_CMAKE_ARGS" | sha256sum | cut -c1-8)"
 stamp="$VENV/.installed-$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -c1-12)"
 
+# System packages the parsers run: LibreOffice converts .doc, .rtf, .odt, .ppt and .odp
+# (rag/formats/office.py; ~280 MB, about 30 s to install on Debian 12). Only what is missing is
+# installed, so a re-run is a no-op; without root it only warns (those formats then fail with a
+# message naming `make setup`).
+APT_PACKAGES="libreoffice-writer-nogui libreoffice-impress-nogui"
+# OCR of scanned PDF pages and images (rag/formats/ocr.py): tesseract, and poppler to render pages.
+APT_PACKAGES="$APT_PACKAGES tesseract-ocr tesseract-ocr-eng poppler-utils"
+missing=""
+for pkg in $APT_PACKAGES; do
+  [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" = "install ok installed" ] || missing="$missing $pkg"
+done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "==> installing system packages:$missing"
+    apt-get update -qq
+    # shellcheck disable=SC2086  # one word per package
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+  else
+    echo "warning: system packages missing:$missing (as root: apt-get install --no-install-recommends$missing)" >&2
+  fi
+fi
+
 if [ -f "$stamp" ]; then exit 0; fi
 echo "==> setting up $VENV (first run takes a few minutes)"
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
