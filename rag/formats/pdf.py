@@ -8,6 +8,9 @@ really kills, and the parse child's memory cap applies to them too. The OCR text
 page's text layer only when it has more letters and digits, so text pages are never touched.
 Tesseract runs single-threaded: with OpenMP on two busy cores one page took 10 s instead of 2.
 
+Ruled tables on text-layer pages become TABLE elements ("header: value; ..." rows) in place of
+the loose text pdfminer makes of their cells: rag/formats/pdf_tables.py.
+
 The clean-up: Unicode NFKC (ligatures "ﬁ" → "fi", full-width forms) except super- and subscripts
 and fractions, which NFKC would flatten ("m²" → "m2"); words hyphenated across a line break joined
 again; page numbers and headers or footers repeated on most pages dropped. Page numbers stay in
@@ -30,6 +33,7 @@ from typing import TYPE_CHECKING
 from rag.config import OcrSettings, get_settings
 from rag.errors import UnreadableDocument
 from rag.formats.ocr import INSTALL_HINT, page_too_slow, stderr_line, tesseract
+from rag.formats.pdf_tables import with_tables
 from rag.models import Element, ElementKind
 
 if TYPE_CHECKING:
@@ -89,8 +93,10 @@ def partition(path: Path, *, damage: str | None, convert: Convert) -> list[Eleme
 
     # PDFs get no language detection anyway; naming one silences a warning.
     raw = partition_pdf(filename=str(path), strategy="fast", languages=["eng"])
+    # Ruled tables replace their loose cell text; a page later OCRed loses them with its text.
+    converted = convert(raw) if damage else with_tables(path, raw, convert)
     pages: dict[int, list[Element]] = {}
-    for element in convert(raw):
+    for element in converted:
         pages.setdefault(element.page or 0, []).append(element)
     sizes = _page_sizes(path) if damage is None else []
     textless = [n for n in range(1, len(sizes) + 1) if _chars(pages.get(n, [])) < _MIN_PAGE_CHARS]

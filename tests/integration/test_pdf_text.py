@@ -1,5 +1,6 @@
 """PDF text through rag.parsing with the real tools: OCR (tesseract, poppler) of pages without a
-text layer, and the clean-up of text-layer PDFs (ligatures, hyphenation, page furniture).
+text layer, the clean-up of text-layer PDFs (ligatures, hyphenation, page furniture), and ruled
+tables read as tables (pdfplumber).
 
 The fixtures come from tests/fixtures/pdf/make_pdfs.py; OCR settings reach the parser the way they
 reach the parse child, through the environment and `get_settings()`.
@@ -8,6 +9,7 @@ reach the parse child, through the environment and `get_settings()`.
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,14 +17,16 @@ import pytest
 
 from rag.config import get_settings
 from rag.errors import UnreadableDocument
+from rag.formats import pdf, pdf_tables
 from rag.formats.pdf import clean, dehyphenate
 from rag.models import Element, ElementKind
 from rag.parse_pool import IsolatedParser
-from rag.parsing import parse_file
+from rag.parsing import describe_row, parse_file
 
-PDFS = Path(__file__).resolve().parents[1] / "fixtures" / "pdf"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+PDFS = FIXTURES / "pdf"
 sys.path.insert(0, str(PDFS))
-from make_pdfs import MIXED, SCANNED  # noqa: E402
+from make_pdfs import MIXED, SCANNED, TABLE, TABLE_ABOVE, TABLE_BELOW  # noqa: E402
 
 
 @pytest.fixture
@@ -148,3 +152,62 @@ def test_a_page_over_the_time_limit_fails_the_document(ocr_env: pytest.MonkeyPat
     ocr_env.setenv("RAG_OCR__PAGE_TIMEOUT_S", "0.01")
     with pytest.raises(UnreadableDocument, match=r"OCR of page 1 took longer than 0.01 s"):
         parse_file(PDFS / "scanned.pdf")
+
+
+def test_a_ruled_table_is_one_table_element_between_its_paragraphs() -> None:
+    elements = parse_file(PDFS / "table.pdf")
+    assert [(e.kind, e.page) for e in elements] == [
+        (ElementKind.TEXT, 1),
+        (ElementKind.TABLE, 1),
+        (ElementKind.TEXT, 1),
+    ]
+    above, table, below = (e.text for e in elements)
+    assert above == " ".join(TABLE_ABOVE)
+    assert below == " ".join(TABLE_BELOW)
+    assert table.splitlines() == [describe_row(TABLE[0], row) for row in TABLE[1:]]
+    assert table.splitlines()[0] == "Region: North; Revenue: 1,240; Growth: 12%"
+    cells = {cell for row in TABLE for cell in row}
+    assert not cells & set(words(above + " " + below))  # no cell is said twice
+
+
+@pytest.mark.parametrize(
+    "path",
+    [FIXTURES / "formats" / "fake-memo.pdf", FIXTURES / "formats" / "layout-parser-paper-fast.pdf"],
+    ids=lambda p: p.name,
+)
+def test_a_pdf_without_ruled_tables_is_unchanged(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even with every page searched for tables, not only pages that draw enough rules."""
+    monkeypatch.setattr(pdf, "with_tables", lambda path, raw, convert: convert(raw))
+    before = parse_file(path)
+    monkeypatch.undo()
+    pages = len(pdf._page_sizes(path))
+    monkeypatch.setattr(pdf_tables, "ruled_pages", lambda path: list(range(1, pages + 1)))
+    assert pdf_tables.find_tables(path) == []
+    assert parse_file(path) == before
+
+
+def test_only_text_inside_a_table_and_in_its_cells_is_replaced() -> None:
+    from unstructured.documents.coordinates import PixelSpace
+    from unstructured.documents.elements import CoordinatesMetadata, ElementMetadata, Text
+
+    def loose(text: str, box: tuple[float, float, float, float] | None) -> Text:
+        meta = ElementMetadata(page_number=1)
+        if box is not None:
+            x0, top, x1, bottom = box
+            points = ((x0, top), (x0, bottom), (x1, bottom), (x1, top))
+            meta.coordinates = CoordinatesMetadata(points, PixelSpace(600, 800))
+        return Text(text, metadata=meta)
+
+    def table() -> pdf_tables._Table:
+        words = Counter(["Region", "Growth", "North", "12%"])
+        return pdf_tables._Table(page=1, box=(100, 100, 300, 200), text="...", words=words)
+
+    assert table().absorbs(loose("North 12%", (110, 120, 200, 130)))
+    assert table().absorbs(loose("North", None))  # no coordinates: the words decide
+    assert not table().absorbs(loose("North", (110, 220, 200, 230)))  # below the table
+    assert not table().absorbs(loose("North grew 12%", (110, 120, 200, 130)))
+    once = table()
+    assert once.absorbs(loose("North", None))
+    assert not once.absorbs(loose("North", None))  # each cell word accounts for one word
