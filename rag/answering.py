@@ -10,23 +10,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator as PyGenerator
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from rag import metrics, tracing
 from rag.errors import GenerationError
 from rag.generation import Done, EventStream, RoutedGenerator, TextDelta
-from rag.generation.model_catalog import DETERMINISTIC
+from rag.generation.model_catalog import DETERMINISTIC, Sensitivity
 from rag.generation.router import RouteRequest
+from rag.guard import InjectionPolicy, StreamRedactor, redact, redact_answer, screen_passages
 from rag.models import (
     Answer,
     Generation,
     GroundedPrompt,
     Passage,
     ScoredChunk,
+    Screened,
     Timings,
     Verification,
 )
+from rag.privacy.labels import labelled
 from rag.retrieval import Retriever, SearchOptions
 from rag.verification.check import check
 from rag.verification.incremental import IncrementalCheck
@@ -36,6 +39,7 @@ from rag.verification.text import model_markers
 NOT_FOUND = "The documents do not answer this question."
 DEGRADED_REASON = "no model could answer: the extractive fallback quoted the passages"
 NO_RELEVANT_REASON = "no passage is relevant enough to the question"
+ALL_DROPPED_REASON = "every relevant passage was left out: it held instruction-like text"
 GIVEN_MODEL = "given"
 """The model recorded on an answer that was written elsewhere and only verified here."""
 
@@ -76,6 +80,7 @@ class _Prepared:
     relevant: list[ScoredChunk]
     prompt: GroundedPrompt
     route: RouteRequest | None
+    screened: Screened | None = None
 
 
 class Answerer:
@@ -87,12 +92,16 @@ class Answerer:
         *,
         min_similarity: float,
         max_tokens: int,
+        injection: InjectionPolicy = "defuse",
+        sensitivity: Mapping[str, Sensitivity] | None = None,
     ):
         self.retriever = retriever
         self.generator = generator
         self.verifiers = verifiers
         self.min_similarity = min_similarity
         self.max_tokens = max_tokens
+        self.injection: InjectionPolicy = injection
+        self.sensitivity = dict(sensitivity or {})  # collection → label (rag.privacy.labels)
 
     def answer(
         self,
@@ -106,6 +115,7 @@ class Answerer:
         """`collection`: one, or several searched together. `route` names a model or a policy
         (see rag.generation.router); None = the default. `access`: the caller's access tokens
         (rag.access); None = every document."""
+        route = labelled(route, self.sensitivity, collection)
         self.generator.check(route)  # refused even when no model is needed
         prepared = self._prepare(collection, question, options, access, route)
         if isinstance(prepared, Answer):
@@ -132,6 +142,7 @@ class Answerer:
         end when a model verifies, as it judges the whole answer), then one `AnswerDone`. An
         error after the first delta is raised from the iterator; closing it closes the model's
         stream."""
+        route = labelled(route, self.sensitivity, collection)
         self.generator.check(route)  # refused even when no model is needed
         prepared = self._prepare(collection, question, options, access, route)
         if isinstance(prepared, Answer):
@@ -187,14 +198,17 @@ class Answerer:
         gen_start = time.perf_counter()
         span = tracing.start_span("generate", streamed=True)
         cited = ""  # the verified text sent so far, with its citation markers
+        secrets = StreamRedactor()  # raw text: a key split over deltas is held back whole
         try:
             for event in events:
                 if isinstance(event, TextDelta) and not verified:
-                    yield AnswerDelta(event.text)
+                    if safe := secrets.feed(event.text):
+                        yield AnswerDelta(safe)
                 elif isinstance(event, TextDelta) and incremental is not None:
                     if shown := incremental.feed(event.text):
                         marked = incremental.shown_marked
-                        yield VerifiedDelta(shown, marked[len(cited) :])
+                        # Verified text comes in whole sentences: a key is never split.
+                        yield VerifiedDelta(_redacted(shown), _redacted(marked[len(cited) :]))
                         cited = marked
                 elif isinstance(event, Done):
                     generation = event.generation
@@ -202,15 +216,19 @@ class Answerer:
                     elapsed = time.perf_counter() - gen_start
                     answer = self._finish(prepared, generation, elapsed, incremental)
                     streamed = generation.text
+                    if not verified and (tail := secrets.flush()):
+                        yield AnswerDelta(tail)
                     if verified:
                         rest = incremental.rest if incremental else answer.answer
                         if answer.answerable and rest:
                             whole = answer.cited_answer
+                            cited = _redacted(cited)
                             rest_cited = whole[len(cited) :] if whole.startswith(cited) else rest
-                            yield VerifiedDelta(rest, rest_cited)
+                            yield VerifiedDelta(_redacted(rest), _redacted(rest_cited))
                         streamed = incremental.shown if incremental else answer.answer
                         streamed = streamed if answer.answerable else ""
-                    yield AnswerDone(answer, revised=answer.answer != streamed)
+                    revised = answer.answer != _redacted(streamed)
+                    yield AnswerDone(answer, revised=revised)
                     return
             raise GenerationError("the model's stream ended without a final generation")
         finally:
@@ -228,8 +246,14 @@ class Answerer:
         start = time.perf_counter()
         relevant = self.passages(collection, question, options, access)
         retrieval_ms = (time.perf_counter() - start) * 1000
+        # Screened before the prompt is built: the model and the verifier see the same text.
+        relevant, screened = screen_passages(relevant, self.injection)
+        if screened is not None:
+            metrics.observe_screening(screened.flagged, screened.defused, screened.dropped)
         if not relevant:
-            answer = _abstain(question, NO_RELEVANT_REASON, start, retrieval_ms)
+            reason = ALL_DROPPED_REASON if screened and screened.dropped else NO_RELEVANT_REASON
+            answer = _abstain(question, reason, start, retrieval_ms)
+            answer.screened = screened
             metrics.observe_answer(answer)
             return answer
         prompt = GroundedPrompt(
@@ -237,7 +261,7 @@ class Answerer:
             passages=[_passage(i, hit) for i, hit in enumerate(relevant, start=1)],
             max_tokens=self.max_tokens,
         )
-        return _Prepared(start, retrieval_ms, relevant, prompt, route)
+        return _Prepared(start, retrieval_ms, relevant, prompt, route, screened)
 
     def _finish(
         self,
@@ -264,7 +288,9 @@ class Answerer:
             reason = DEGRADED_REASON
         route = generation.route
         if route is not None:
-            route = route.model_copy(update={"verifier": checked.verifier})
+            route = route.model_copy(
+                update={"verifier": checked.verifier, "screened": prepared.screened}
+            )
         valid, invented = model_markers(generation.text, len(prepared.relevant))
         answer = Answer(
             question=question,
@@ -295,9 +321,16 @@ class Answerer:
                 latency_ms=round(verification_ms, 2),
             ),
             unsupported=checked.unsupported,
+            screened=prepared.screened if route is None else None,
         )
+        answer = redact_answer(answer)  # no secret-shaped string leaves, whatever its source
+        metrics.observe_redactions(answer.redacted)
         metrics.observe_answer(answer)
         return answer
+
+
+def _redacted(text: str) -> str:
+    return redact(text)[0]
 
 
 def _only(answer: Answer) -> AnswerStream:

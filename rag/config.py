@@ -317,6 +317,16 @@ class SlackSettings(BaseModel):
     )
 
 
+class GuardSettings(BaseModel):
+    """Guards on passages and answers (rag.guard)."""
+
+    injection: Literal["flag", "defuse", "drop"] = Field(
+        default="defuse",
+        description="Passages with text aimed at the model: flag (keep, count, show on the "
+        "answer), defuse (strip hidden text, replace the sentence) or drop (leave out).",
+    )
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
@@ -358,6 +368,14 @@ class ObservabilitySettings(BaseModel):
     )
 
 
+class PrivacySettings(BaseModel):
+    collections: dict[str, Literal["public", "internal", "private"]] = Field(
+        default_factory=dict,
+        description='Data sensitivity per collection, e.g. {"hr": "private"}: a question over '
+        "it is routed (or masked, rag.privacy) as at least that sensitive, whatever its policy.",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RAG_", env_nested_delimiter="__", extra="ignore", toml_file=None
@@ -387,6 +405,8 @@ class Settings(BaseSettings):
     slack: SlackSettings = SlackSettings()
     openai_api: OpenAICompatSettings = OpenAICompatSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
+    privacy: PrivacySettings = PrivacySettings()
+    guard: GuardSettings = GuardSettings()
 
     @model_validator(mode="after")
     def _well_known_env(self) -> Settings:

@@ -210,6 +210,8 @@ class Runtime:
             self.verifiers,
             min_similarity=self.settings.retrieval.min_similarity,
             max_tokens=self.settings.generator.max_tokens,
+            injection=self.settings.guard.injection,
+            sensitivity=self.settings.privacy.collections,
         )
 
     @cached_property

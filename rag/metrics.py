@@ -59,6 +59,14 @@ CLAIMS = Counter(
 ABSTENTIONS = Counter(
     "rag_abstentions", "Questions answered 'the documents do not say'.", ["reason"]
 )
+SCREENED = Counter(
+    "rag_guard_screened_passages",
+    "Retrieved passages with instruction-like text, by action (flagged, defused, dropped).",
+    ["action"],
+)
+REDACTIONS = Counter(
+    "rag_guard_redactions", "Answers with a secret-shaped string redacted, by kind.", ["kind"]
+)
 DOCUMENTS = Counter("rag_ingest_documents", "Documents finished, by status.", ["status"])
 CHUNKS = Counter("rag_ingest_chunks", "Chunks written to the store.")
 FAILURES = Counter("rag_ingest_failures", "Documents that failed, by error code.", ["reason"])
@@ -79,6 +87,11 @@ BREAKER_STATE = Gauge(
     multiprocess_mode="max",
 )
 BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}
+PII_MASKED = Counter(
+    "rag_pii_masked",
+    "Personal data values masked before a model below the data's sensitivity, by entity type.",
+    ["entity"],
+)
 
 
 def observe_answer(answer: Answer) -> None:
@@ -102,6 +115,17 @@ def observe_answer(answer: Answer) -> None:
         ABSTENTIONS.labels("not_supported").inc()
 
 
+def observe_screening(flagged: int, defused: int, dropped: int) -> None:
+    for action, n in (("flagged", flagged), ("defused", defused), ("dropped", dropped)):
+        if n:
+            SCREENED.labels(action).inc(n)
+
+
+def observe_redactions(kinds: Iterable[str]) -> None:
+    for kind in kinds:
+        REDACTIONS.labels(kind).inc()
+
+
 def observe_document(
     status: str, *, chunks: int = 0, seconds: float = 0.0, reason: str = ""
 ) -> None:
@@ -111,6 +135,11 @@ def observe_document(
         DOCUMENT_DURATION.observe(seconds)
     elif status == "failed":
         FAILURES.labels(reason or "error").inc()
+
+
+def observe_masked(counts: dict[str, int]) -> None:
+    for entity, n in counts.items():
+        PII_MASKED.labels(entity).inc(n)
 
 
 def set_breaker(backend: str, state: str) -> None:

@@ -159,6 +159,15 @@ class Attempt(BaseModel):
     sent: bool = Field(description="False when it was skipped (breaker open, Retry-After).")
 
 
+class Screened(BaseModel):
+    """Passages screened for text aimed at the model (rag.guard.injection), for one question."""
+
+    flagged: int = 0
+    defused: int = 0
+    dropped: int = 0
+    patterns: list[str] = Field(default_factory=list, description="The patterns that matched.")
+
+
 class Route(BaseModel):
     """How the router chose the model that answered: recorded on every routed answer."""
 
@@ -173,6 +182,14 @@ class Route(BaseModel):
     ttft_ms: float | None = Field(default=None, description="Time to the first token.")
     latency_ms: float = 0.0
     verifier: str | None = Field(default=None, description="Who checked the answer's claims.")
+    masked: dict[str, int] | None = Field(
+        default=None,
+        description="Personal data masked before a model that may not see it: distinct values "
+        "by type (PERSON, EMAIL...); None when nothing was sent masked.",
+    )
+    screened: Screened | None = Field(
+        default=None, description="Passages flagged for instruction-like text, if any were."
+    )
 
 
 class Generation(BaseModel):
@@ -223,6 +240,16 @@ class Answer(BaseModel):
     unsupported: list[CheckedClaim] = Field(
         default_factory=list,
         description="Claims dropped from the answer, with their label (contradicted, not_found).",
+    )
+    screened: Screened | None = Field(
+        default=None,
+        description="Passages flagged for instruction-like text when no model ran (else on "
+        "`route`).",
+    )
+    redacted: list[str] = Field(
+        default_factory=list,
+        description="Kinds of secret-shaped strings replaced by '[redacted secret]' (never "
+        "their values).",
     )
 
 

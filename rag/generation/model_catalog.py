@@ -61,6 +61,7 @@ Backend = Literal["llama_cpp", "openai_compat", "openai", "anthropic", "gemini",
 Quality = Literal["fast", "balanced", "best"]
 Sensitivity = Literal["public", "internal", "private"]
 Preference = Literal["order", "cost", "latency", "quality"]
+PiiHandling = Literal["mask", "block", "allow"]
 
 QUALITY_RANK: dict[str, int] = {"fast": 0, "balanced": 1, "best": 2}
 SENSITIVITY_RANK: dict[str, int] = {"public": 0, "internal": 1, "private": 2}
@@ -185,6 +186,14 @@ class Policy(BaseModel):
         default=None,
         description="Who checks the answer's claims: deterministic, a catalog model, or self "
         "(the model that answered); unset = the service's default (verification.verifier).",
+    )
+    pii: PiiHandling = Field(
+        default="block",
+        description="A model whose max_sensitivity is below the data's: block (the default: it "
+        "is not eligible), mask (it is sent the prompt with personal data replaced by "
+        "placeholders, restored in its answer: detection can miss, so this is opted into) or "
+        "allow (nothing masked: routing by sensitivity alone, as block; allow never lifts a "
+        "model's max_sensitivity).",
     )
 
 

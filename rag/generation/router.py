@@ -26,6 +26,14 @@ circuit breaker; an `InvalidInput` (the request does not fit that model) does no
 falls back only until its first token; after that an error ends the stream. The router never
 waits: a model whose Retry-After or breaker cooldown has not passed is skipped (and recorded).
 `generate` is `stream` collected, so every answer has a time to first token.
+
+Personal data (`Policy.pii`, rag.privacy): the data's sensitivity is the higher of the policy's
+and the request's own (`RouteRequest.sensitivity`, its collections' labels). Under `mask` (the
+default) a model below it is still eligible, but is sent the prompt with personal data replaced
+by placeholders and its text (deltas too) has them restored; models that may see the data get
+it in clear, so a fallback to a self-hosted model is not masked. One `Masker` per request keeps
+placeholders the same across retries. If masking fails the model is skipped, never sent clear.
+`block` and `allow` leave such a model out (allow only says no masking is wanted).
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 
 from rag import metrics
 from rag.embedding import Embedder
@@ -58,10 +66,12 @@ from rag.generation.model_catalog import (
     ModelCatalog,
     ModelEntry,
     Policy,
+    Sensitivity,
     build_generator,
 )
 from rag.generation.prompts import INSTRUCTIONS
 from rag.models import Attempt, Generation, GroundedPrompt, Route
+from rag.privacy.pii import Masker, PiiDetector, default_detector
 
 ROUTER_ID = "router"
 CHARS_PER_TOKEN = 4
@@ -74,6 +84,11 @@ class RouteRequest(BaseModel):
 
     model: str | None = None
     policy: str | Policy | None = None
+    sensitivity: Sensitivity | None = Field(
+        default=None,
+        description="The data's own sensitivity (its collections' labels, set by the answerer): "
+        "raises the policy's, never lowers it.",
+    )
 
 
 @dataclass(frozen=True)
@@ -81,6 +96,7 @@ class Link:
     entry: ModelEntry
     reason: str
     safety_net: bool = False
+    masked: bool = False
 
 
 @dataclass
@@ -134,8 +150,10 @@ class Router:
         breaker_cooldown_s: float = 30.0,
         clock: Clock = time.monotonic,
         timer: Clock = time.perf_counter,
+        pii: PiiDetector | None = None,
     ) -> None:
         self.catalog = catalog
+        self._pii = pii
         self._keys = api_keys or {}
         self._embedder = embedder
         self._timer = timer
@@ -218,7 +236,15 @@ class Router:
             raise UnknownModel(self._unknown_models([request.model]))
 
     def policy(self, request: RouteRequest | None) -> tuple[str, Policy]:
-        """The policy a request is under, with its name ('inline' for an inline one)."""
+        """The policy a request is under, with its name ('inline' for an inline one), its
+        sensitivity raised to the data's (`RouteRequest.sensitivity`)."""
+        name, policy = self._named_policy(request)
+        data = request.sensitivity if request is not None else None
+        if data is not None and SENSITIVITY_RANK[data] > SENSITIVITY_RANK[policy.sensitivity]:
+            policy = policy.model_copy(update={"sensitivity": data})
+        return name, policy
+
+    def _named_policy(self, request: RouteRequest | None) -> tuple[str, Policy]:
         policy = request.policy if request is not None else None
         if policy is None:
             name = self.catalog.default_policy
@@ -247,7 +273,7 @@ class Router:
         self, entry: ModelEntry, policy: Policy, prompt: GroundedPrompt, tokens: int
     ) -> str | None:
         """Why `entry` may not answer under `policy`, or None."""
-        if SENSITIVITY_RANK[policy.sensitivity] > SENSITIVITY_RANK[entry.sensitivity_ceiling]:
+        if _needs_masking(entry, policy) and policy.pii != "mask":
             where = "self-hosted" if entry.is_self_hosted else "not self-hosted"
             return (
                 f"may not see {policy.sensitivity} data ({where}, "
@@ -320,7 +346,10 @@ class Router:
                 f"no configured model satisfies policy {policy_name!r} "
                 f"({_describe(policy)}): {reasons or 'the catalog has no model'}"
             )
-        links = [Link(e, label) for e in self._order(eligible, policy, prompt, tokens)]
+        links = [
+            Link(e, label, masked=_needs_masking(e, policy))
+            for e in self._order(eligible, policy, prompt, tokens)
+        ]
         net = self.catalog.extractive_entry
         if net is not None and all(link.entry.name != net.name for link in links):
             links.append(Link(net, "extractive fallback: no model could answer", safety_net=True))
@@ -339,6 +368,7 @@ class Router:
         """Walk the plan's chain; see the module docstring for the fallback rules."""
         start = self._timer()
         fallbacks: list[Attempt] = []
+        masker: Masker | None = None  # one per request: the same placeholders on every retry
         for index, link in enumerate(plan.links):
             name = link.entry.name
             spent_ms = (self._timer() - start) * 1000
@@ -352,9 +382,21 @@ class Router:
                 fallbacks.append(_skip(name, *refused))
                 continue
             events: EventStream | None = None
+            fitted = fit_to_window(link.entry, prompt) or prompt
+            if link.masked:
+                masker = masker or Masker(self._pii or default_detector())
+                try:
+                    fitted = masker.mask_prompt(fitted)
+                except Exception as exc:  # never send it in clear instead
+                    breaker.release()
+                    fallbacks.append(_skip(name, "pii_masking_failed", type(exc).__name__))
+                    continue
+                metrics.observe_masked(masker.counts_unobserved())
             try:
-                fitted = fit_to_window(link.entry, prompt) or prompt
                 events = self.generator(name, plan.timeout_s).stream(fitted)
+                if link.masked:
+                    assert masker is not None
+                    events = masker.restore_stream(events)
                 first = next(events)
             except StopIteration:
                 breaker.failure()
@@ -379,9 +421,17 @@ class Router:
                 while True:
                     if isinstance(event, Done):
                         breaker.success()
+                        masked = masker.counts if masker is not None else None
                         yield Done(
                             self._routed(
-                                event.generation, link, plan, reason, fallbacks, ttft_ms, start
+                                event.generation,
+                                link,
+                                plan,
+                                reason,
+                                fallbacks,
+                                ttft_ms,
+                                start,
+                                masked,
                             )
                         )
                         return
@@ -423,6 +473,7 @@ class Router:
         fallbacks: list[Attempt],
         ttft_ms: float,
         start: float,
+        masked: dict[str, int] | None = None,
     ) -> Generation:
         route = Route(
             model=link.entry.name,
@@ -433,6 +484,7 @@ class Router:
             cost_usd=link.entry.cost_usd(generation.prompt_tokens, generation.completion_tokens),
             ttft_ms=ttft_ms,
             latency_ms=(self._timer() - start) * 1000,
+            masked=masked or None,
         )
         return generation.model_copy(update={"route": route})
 
@@ -496,3 +548,8 @@ def _skip(model: str, code: str, message: str) -> Attempt:
 def _failed(model: str, exc: RagError) -> Attempt:
     retryable = exc.retryable if isinstance(exc, BackendError) else False
     return Attempt(model=model, error=exc.code, message=exc.message, retryable=retryable, sent=True)
+
+
+def _needs_masking(entry: ModelEntry, policy: Policy) -> bool:
+    """Whether the data is more sensitive than `entry` may see."""
+    return SENSITIVITY_RANK[policy.sensitivity] > SENSITIVITY_RANK[entry.sensitivity_ceiling]

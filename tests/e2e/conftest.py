@@ -4,14 +4,18 @@ The client carries an admin key made in the app's own database (auth is on, as b
 from __future__ import annotations
 
 import io
+import os
 import zipfile
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from api.main import create_app
+from rag.config import Settings
 from tests.stubs.openai_stub import OpenAIVendor
 from tests.stubs.server import StubServer
 
@@ -59,3 +63,31 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         transport=transport, base_url="http://rag.test", timeout=120, headers=headers
     ) as c:
         yield c
+
+
+@asynccontextmanager
+async def running(settings: Settings, env: dict[str, str] | None = None) -> AsyncIterator[FastAPI]:
+    """The real app with its lifespan, with `env` set while it runs (a model's API key)."""
+    os.environ.update(env or {})
+    try:
+        application = create_app(settings)
+        async with application.router.lifespan_context(application):
+            yield application
+    finally:
+        for name in env or {}:
+            os.environ.pop(name, None)
+
+
+async def add_collection(
+    client: httpx.AsyncClient, name: str, documents: list[dict[str, Any]]
+) -> str:
+    """A new collection holding these text documents, indexed: its name."""
+    from tests.e2e.test_api import wait_for_job
+
+    assert (await client.post("/v1/collections", json={"name": name})).status_code == 201
+    response = await client.post(
+        f"/v1/collections/{name}/documents/text", json={"documents": documents}
+    )
+    assert response.status_code == 202, response.text
+    assert (await wait_for_job(client, response.json()["id"]))["status"] == "succeeded"
+    return name

@@ -5,7 +5,6 @@ Qdrant, embedder); the models are OpenAI's official SDK talking to wire-protocol
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,8 @@ from rag.errors import ConfigError
 from rag.generation.prompts import INSTRUCTIONS
 from rag.generation.router import RouteRequest
 from tests.conftest import make_settings
-from tests.e2e.conftest import GPT, VLLM
-from tests.e2e.test_api import assert_error, wait_for_job
+from tests.e2e.conftest import GPT, VLLM, add_collection, running
+from tests.e2e.test_api import assert_error
 from tests.stubs.server import DEFAULT_ANSWER, Reply, StubServer
 
 pytestmark = [pytest.mark.anyio]
@@ -82,34 +81,23 @@ async def app(
 ) -> AsyncIterator[FastAPI]:
     data_dir = tmp_path_factory.mktemp("api-models")
     catalog = write_catalog(data_dir / "models.toml", stubs)
-    os.environ[KEY_ENV] = "sk-test"
     settings = make_settings(
         data_dir,
         database_url=f"sqlite:///{data_dir / 'rag.db'}",
         # Tests here make gpt fail on purpose; the breaker is tested in tests/generation.
         generator={"catalog_file": catalog, "breaker_failures": 100},
     )
-    application = create_app(settings)
-    try:
-        async with application.router.lifespan_context(application):
-            yield application
-    finally:
-        os.environ.pop(KEY_ENV, None)
+    async with running(settings, {KEY_ENV: "sk-test"}) as application:
+        yield application
 
 
 @pytest.fixture(scope="module")
 async def docs(client: httpx.AsyncClient) -> str:
-    assert (await client.post("/v1/collections", json={"name": "fleet"})).status_code == 201
     documents = [
         {"source": "fleet.md", "text": f"# Fleet controller\n\n{FLEET}"},
         {"source": "oncall.md", "text": f"# On-call\n\n{INJECTION}"},
     ]
-    response = await client.post(
-        "/v1/collections/fleet/documents/text", json={"documents": documents}
-    )
-    assert response.status_code == 202, response.text
-    assert (await wait_for_job(client, response.json()["id"]))["status"] == "succeeded"
-    return "fleet"
+    return await add_collection(client, "fleet", documents)
 
 
 QUESTION = "What language is the fleet controller written in?"
@@ -272,7 +260,9 @@ async def test_document_text_cannot_switch_the_model_or_leak_the_prompt(
     [request] = [r for r in fresh["gpt"].requests if r.method == "POST"]
     system, user = request.body["messages"]
     assert system["content"] == INSTRUCTIONS  # the rules are ours alone
-    assert "Ignore previous instructions" in user["content"]
+    # Defused before the prompt (RAG_GUARD__INJECTION=defuse): the rest of the passage stays.
+    assert "Ignore previous instructions" not in user["content"]
+    assert "[instruction-like text removed]" in user["content"]
     assert request.body["model"] == GPT
 
     fresh["gpt"].answer_text = "The on-call rotation changes every Monday at 09:00 UTC [1]."
