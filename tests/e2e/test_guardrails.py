@@ -1,6 +1,7 @@
 """Guardrails through the API (issue 22): retrieved passages screened for injected instructions
-before the prompt is built, and secret-shaped strings kept out of answers, plain and streamed.
-Real service (Redis, worker, Qdrant, embedder); the model is OpenAI's SDK talking to a stub."""
+before the prompt is built, secret-shaped strings kept out of answers, plain and streamed, and
+personal data masked for a closed model over a collection labelled private. Real service (Redis,
+worker, Qdrant, embedder); the model is OpenAI's SDK talking to a stub."""
 
 from __future__ import annotations
 
@@ -32,7 +33,11 @@ async def app(
 ) -> AsyncIterator[FastAPI]:
     data_dir = tmp_path_factory.mktemp("guardrails")
     catalog = write_catalog(data_dir / "models.toml", stubs)
-    settings = make_settings(data_dir, generator={"catalog_file": catalog})
+    settings = make_settings(
+        data_dir,
+        generator={"catalog_file": catalog},
+        privacy={"collections": {"people": "private"}},
+    )
     async with running(settings, {KEY_ENV: "sk-test"}) as application:
         yield application
 
@@ -120,3 +125,24 @@ async def test_secrets_never_leave_in_an_answer(
         AWS_KEY, "[redacted secret]"
     )
     assert set(raw[-1][1]["redacted"]) == {"openai_key", "aws_access_key"}
+
+
+async def test_a_private_collection_reaches_a_closed_model_only_masked(
+    client: httpx.AsyncClient, gpt: StubServer
+) -> None:
+    person = "The payroll contact is Alice Johnson, reachable at alice.johnson@example.com."
+    await add_collection(client, "people", [{"source": "payroll.md", "text": person}])
+    question = {"collection": "people", "question": "Who is the payroll contact?"}
+    blocked = await client.post("/v1/query", json={**question, "model": "gpt"})
+    assert blocked.status_code == 422  # private data, a closed model, and no masking asked for
+    gpt.answer_text = "The payroll contact is <PERSON_1>, reachable at <EMAIL_1> [1]."
+    policy = {"models": ["gpt"], "pii": "mask"}
+    answer = (await client.post("/v1/query", json={**question, "policy": policy})).json()
+    sent = str([r.body for r in gpt.requests if r.method == "POST"])
+    assert "Alice Johnson" not in sent and "alice.johnson@example.com" not in sent
+    assert "<PERSON_1>" in sent and "<EMAIL_1>" in sent
+    assert answer["route"]["model"] == "gpt" and answer["route"]["masked"] == {
+        "PERSON": 1,
+        "EMAIL": 1,
+    }
+    assert "Alice Johnson" in answer["answer"] and "alice.johnson@example.com" in answer["answer"]
