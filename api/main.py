@@ -15,7 +15,7 @@ from api.auth import Authenticate
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.limits import BodyLimit
 from api.observe import Observe
-from api.routers import audit, collections, documents, health, jobs, keys, models, search
+from api.routers import audit, collections, documents, feedback, health, jobs, keys, models, search
 from api.routers.slack import slack_router
 from ingest.celery_app import CHAT_TASK, celery_app
 from ingest.dispatch import Dispatcher, Relay
@@ -133,7 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(Observe)  # outermost: refusals are counted and carry a request id too
     if not settings.auth.enabled:
         log.warning("authentication is OFF (auth.enabled = false): every caller is an admin")
-    for module in (health, collections, documents, jobs, search, models, keys, audit):
+    for module in (health, collections, documents, jobs, search, models, feedback, keys, audit):
         responses = ERROR_RESPONSES if module is not health else None
         app.include_router(module.router, responses=responses)
     app.include_router(openai_compat.router)

@@ -33,6 +33,7 @@ from api.openai_schemas import (
     extension,
     footnotes,
 )
+from api.routers.search import rateable
 from api.sse import SSE_HEADERS, StreamFailed, relay
 from rag.answering import AnswerDone, AnswerStream, VerifiedDelta
 from rag.chat import condense
@@ -113,11 +114,14 @@ async def chat_completions(
     history = rt.settings.openai_api.history_turns
     standalone = condense(question, earlier[-history:] if history else [])
 
-    def audit(answer: Answer) -> None:
+    collection = ",".join(target.collections)[:64]
+
+    def finish(answer: Answer) -> Answer:
+        """Audited as /v1/query is, and given the id POST /v1/feedback rates it by."""
         asked: dict[str, Any] = {"question": standalone} if caller.audit_questions else {}
         ids = list(dict.fromkeys(c.document_id for c in answer.citations))
-        collection = ",".join(target.collections)[:64]
         caller.record("query", collection=collection, document_ids=ids, via="openai", **asked)
+        return rateable(rt, caller, collection, standalone, answer)
 
     if not body.stream:
         answer = await run_in_threadpool(
@@ -125,8 +129,7 @@ async def chat_completions(
                 target.collections, standalone, route=target.route, access=caller.access
             )
         )
-        audit(answer)
-        return completion(answer, body.model)
+        return completion(await run_in_threadpool(finish, answer), body.model)
     # Retrieval and the choice of model happen now, so a bad request is still a plain 4xx.
     events = await run_in_threadpool(
         lambda: rt.answerer.stream(
@@ -139,7 +142,7 @@ async def chat_completions(
     )
     usage = body.stream_options is not None and body.stream_options.include_usage
     return StreamingResponse(
-        _chunks(events, request, ChunkWriter(body.model), usage, audit),
+        _chunks(events, request, ChunkWriter(body.model), usage, finish),
         media_type="text/event-stream",
         headers=SSE_HEADERS,
     )
@@ -155,7 +158,7 @@ async def _chunks(
     request: Request,
     writer: ChunkWriter,
     include_usage: bool,
-    cited: Callable[[Answer], None],
+    finish: Callable[[Answer], Answer],
 ) -> AsyncIterator[str]:
     """Verified text as it passes, then the footnotes, a last chunk carrying the citations and
     how we answered, the usage if asked, and `[DONE]`; a failure is an `error` object, which
@@ -174,8 +177,7 @@ async def _chunks(
                 continue
             if not isinstance(event, AnswerDone):  # raw text is never sent here
                 continue
-            answer = event.answer
-            cited(answer)
+            answer = await run_in_threadpool(finish, event.answer)  # audited, given its id
             text = "" if shown and answer.answerable else answer.answer
             if text and shown:
                 text = "\n\n" + text

@@ -108,6 +108,7 @@ def extension(answer: Answer) -> dict[str, Any]:
     return {
         "citations": [c.model_dump(mode="json") for c in answer.citations],
         "rag": {
+            "answer_id": answer.answer_id,  # what POST /v1/feedback rates
             "model": answer.model,
             "answerable": answer.answerable,
             "reason": answer.reason,

@@ -12,6 +12,7 @@ from rag.generation.model_catalog import Policy
 from rag.generation.router import RouteRequest
 from rag.models import ScoredChunk
 from rag.retrieval import SearchOptions
+from rag.scoreboard import Score
 from rag.staging import check_source, safe_source
 
 # The largest OFFSET SQLite (INTEGER) and PostgreSQL (BIGINT) take.
@@ -132,6 +133,24 @@ class ModelInfo(BaseModel):
     output_usd_per_mtok: float
     latency_ms: float | None
     breaker: BreakerInfo
+    score: Score | None = Field(
+        default=None, description="Measured quality (evals, feedback); None until scored."
+    )
+
+
+class FeedbackRequest(BaseModel):
+    """A rating of an answer this key received from POST /v1/query."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    answer_id: str = Field(min_length=1, max_length=64)
+    value: Literal[1, -1] = Field(description="1 (good) or -1 (bad); a later rating replaces it.")
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class FeedbackResponse(BaseModel):
+    answer_id: str
+    value: int
 
 
 class ModelList(BaseModel):

@@ -26,6 +26,7 @@ from cli.common import console, err, fail, progress_bar, split_list
 
 if TYPE_CHECKING:
     from rag.config import Fusion, RetrievalMode
+    from rag.evaluation.answers import AnswerReport
     from rag.factory import Runtime
 
 eval_app = typer.Typer(
@@ -246,10 +247,20 @@ def answers(
     output: Output = None,
     data_dir: DataDir = None,
     mlflow: Mlflow = False,
+    record: Annotated[
+        bool,
+        typer.Option(
+            "--record",
+            help="Also add each model's figures (F1, citation precision, abstention, latency, "
+            "cost, with the number of questions) to the model scoreboard in the service's "
+            "database (RAG_DATABASE_URL), which `prefer: measured` policies route by. Off by "
+            "default: the evaluation itself runs on scratch stores either way.",
+        ),
+    ] = False,
 ) -> None:
     """Ingest a folder, ask every question through the full query path, score the answers:
     with the default policy, or once per model / policy named (with --oracle, verify the
-    reference answers instead of asking a model)."""
+    reference answers instead of asking a model). With --record, the scores feed routing."""
     from rag.errors import RagError
     from rag.evaluation.answers import evaluate_answers, load_qa, summary_rows, write_answer_report
     from rag.evaluation.corpus import fresh_collection, index_corpus
@@ -297,9 +308,32 @@ def answers(
         for report in reports:
             params = {"dataset": name, "generator": report.generator, "corpus": str(corpus)}
             _track(mlflow, f"answers-{name}", params, {**report.metrics}, paths)
+        if record:
+            _record_scores(reports)
     except RagError as exc:
         fail(exc.message)
     console.print(f"wrote {paths[1]} and {paths[0]} · {time.perf_counter() - started:.0f} s total")
+
+
+def _record_scores(reports: list[AnswerReport]) -> None:
+    """Each report's per-model figures into the service's scoreboard (not the scratch one)."""
+    from rag.config import Settings
+    from rag.db.session import open_database
+    from rag.evaluation.answers import scoreboard_figures
+    from rag.scoreboard import Scoreboard
+
+    db = open_database(Settings().sqlalchemy_url)
+    try:
+        board = Scoreboard(db)
+        for report in reports:
+            for figures in scoreboard_figures(report):
+                board.record_eval(figures)
+                console.print(
+                    f"recorded {figures.model}: quality {figures.quality:.3f} over "
+                    f"{figures.questions} questions"
+                )
+    finally:
+        db.dispose()
 
 
 # Registered last: the command's module reads this one's helpers when it runs.

@@ -28,6 +28,7 @@ from rag.db.tables import ChatFeedbackRow, ChatTurnRow, utcnow
 from rag.errors import NotFoundError
 from rag.generation.router import RouteRequest
 from rag.models import Answer
+from rag.scoreboard import Scoreboard
 
 MAX_CONDENSED_CHARS = 1000
 _WORD = re.compile(r"[a-z']+")
@@ -110,7 +111,9 @@ class Chat:
         *,
         user_groups: Mapping[str, Sequence[str]],
         audit: AuditLog | None = None,
+        scoreboard: Scoreboard | None = None,
     ):
+        self.scoreboard = scoreboard
         self.db = db
         self.answerer = answerer
         self.settings = settings
@@ -218,6 +221,7 @@ class Chat:
                     answerable=answer.answerable,
                     citations=[c.model_dump(mode="json") for c in answer.citations],
                     model=answer.model,
+                    route_model=answer.route.model if answer.route else None,
                     error=None,
                     answered_at=utcnow(),
                 )
@@ -250,10 +254,21 @@ class Chat:
             )
 
     def feedback(self, turn_id: str, user: str, value: int) -> None:
-        """Record 👍 (+1) or 👎 (-1); a user's later click replaces their earlier one."""
+        """Record 👍 (+1) or 👎 (-1); a user's later click replaces their earlier one. Both
+        count in the scoreboard for the model that answered the turn."""
         self.get(turn_id)  # an unknown turn is NotFoundError, not a foreign-key error
         values = {"turn_id": turn_id, "user": user, "value": value, "at": utcnow()}
         with self.db.session() as session:
+            old = session.scalar(
+                select(ChatFeedbackRow.value).where(
+                    ChatFeedbackRow.turn_id == turn_id, ChatFeedbackRow.user == user
+                )
+            )
+            turn = session.execute(
+                select(ChatTurnRow.route_model, ChatTurnRow.model).where(ChatTurnRow.id == turn_id)
+            ).one()
+            if self.scoreboard is not None and turn.route_model:
+                self.scoreboard.adjust_feedback(session, turn.route_model, turn.model, old, value)
             insert = pg_insert if self.db.engine.dialect.name == "postgresql" else sqlite_insert
             statement = insert(ChatFeedbackRow).values(**values)
             session.execute(
@@ -262,3 +277,5 @@ class Chat:
                     set_={"value": value, "at": values["at"]},
                 )
             )
+        if self.scoreboard is not None:
+            self.scoreboard.invalidate()  # committed now: the next routing sees it

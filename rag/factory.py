@@ -35,6 +35,7 @@ from rag.models import Element
 from rag.parse_pool import IsolatedParser
 from rag.reranking.llama_cpp import LlamaReranker
 from rag.retrieval import Retriever
+from rag.scoreboard import Scoreboard
 from rag.sparse import Bm25Encoder
 from rag.stores import VectorStore
 from rag.stores.qdrant import QdrantStore
@@ -136,8 +137,14 @@ class Runtime:
         return AuditLog(self.db)
 
     @cached_property
+    def scoreboard(self) -> Scoreboard:
+        return Scoreboard(self.db)
+
+    @cached_property
     def router(self) -> Router:
-        return build_router(self.settings, self.embedder)
+        router = build_router(self.settings, self.embedder)
+        router.scores = self.scoreboard.scores  # read only under `prefer: measured`
+        return router
 
     @cached_property
     def generator(self) -> RoutedGenerator:
@@ -222,6 +229,7 @@ class Runtime:
             self.settings.slack,
             user_groups=self.settings.auth.user_groups,
             audit=self.audit,
+            scoreboard=self.scoreboard,
         )
 
     def close(self) -> None:

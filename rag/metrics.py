@@ -87,6 +87,18 @@ BREAKER_STATE = Gauge(
     multiprocess_mode="max",
 )
 BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}
+MODEL_QUALITY = Gauge(
+    "rag_model_quality",
+    "Per catalog model: the scoreboard's measured quality (estimate, lower and upper bound).",
+    ["model", "bound"],
+    multiprocess_mode="max",
+)
+MODEL_SCORE_N = Gauge(
+    "rag_model_score_observations",
+    "Per catalog model: eval questions plus ratings behind its measured quality.",
+    ["model"],
+    multiprocess_mode="max",
+)
 PII_MASKED = Counter(
     "rag_pii_masked",
     "Personal data values masked before a model below the data's sensitivity, by entity type.",
@@ -144,6 +156,15 @@ def observe_masked(counts: dict[str, int]) -> None:
 
 def set_breaker(backend: str, state: str) -> None:
     BREAKER_STATE.labels(backend).set(BREAKER_VALUES[state])
+
+
+def set_model_score(
+    model: str, n: int, quality: float | None, lower: float | None, upper: float | None
+) -> None:
+    MODEL_SCORE_N.labels(model).set(n)
+    for bound, value in (("estimate", quality), ("lower", lower), ("upper", upper)):
+        if value is not None:
+            MODEL_QUALITY.labels(model, bound).set(value)
 
 
 def exposition(collectors: Iterable[Collector] = ()) -> tuple[bytes, str]:

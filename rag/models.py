@@ -168,6 +168,14 @@ class Screened(BaseModel):
     patterns: list[str] = Field(default_factory=list, description="The patterns that matched.")
 
 
+class RouteScore(BaseModel):
+    """The measured score that ranked the model that answered (`prefer: measured`)."""
+
+    quality: float | None = Field(description="Estimated quality in [0, 1]; None when unscored.")
+    n: int = Field(description="Observations behind it: eval questions plus ratings.")
+    source: Literal["eval", "feedback", "eval+feedback", "none"]
+
+
 class Route(BaseModel):
     """How the router chose the model that answered: recorded on every routed answer."""
 
@@ -190,6 +198,9 @@ class Route(BaseModel):
     screened: Screened | None = Field(
         default=None, description="Passages flagged for instruction-like text, if any were."
     )
+    score: RouteScore | None = Field(
+        default=None, description="Under `prefer: measured`: the score that ranked this model."
+    )
 
 
 class Generation(BaseModel):
@@ -209,6 +220,9 @@ class Timings(BaseModel):
 
 
 class Answer(BaseModel):
+    answer_id: str | None = Field(
+        default=None, description="What to rate with POST /v1/feedback (set by the API)."
+    )
     question: str
     answer: str
     answerable: bool

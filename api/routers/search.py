@@ -18,6 +18,7 @@ from rag.answering import AnswerDelta, AnswerStream, VerifiedDelta
 from rag.errors import InvalidInput
 from rag.factory import Runtime
 from rag.models import Answer
+from rag.scoreboard import rater
 
 router = APIRouter(prefix="/v1", tags=["search"])
 
@@ -72,7 +73,7 @@ async def query(body: QueryRequest, rt: RuntimeDep, request: Request, caller: Qu
             )
         )
         _audit(caller, "query", body, [c.document_id for c in answer.citations])
-        return answer
+        return await run_in_threadpool(rateable, rt, caller, body.collection, body.question, answer)
     # Retrieval and the choice of model happen now, so a bad request is still a plain 4xx.
     events = await run_in_threadpool(
         lambda: rt.answerer.stream(
@@ -85,14 +86,36 @@ async def query(body: QueryRequest, rt: RuntimeDep, request: Request, caller: Qu
         )
     )
     return StreamingResponse(
-        _server_sent_events(events, request, lambda a: _audit(caller, "query", body, a)),
+        _server_sent_events(
+            events,
+            request,
+            lambda a: _audit(caller, "query", body, a),
+            lambda a: rateable(rt, caller, body.collection, body.question, a),
+        ),
         media_type="text/event-stream",
         headers=SSE_HEADERS,
     )
 
 
+def rateable(rt: Runtime, caller: Caller, collection: str, question: str, answer: Answer) -> Answer:
+    """The answer with the id POST /v1/feedback rates it by: one small row (no question text
+    unless `auth.audit_questions`)."""
+    answer_id = rt.scoreboard.record_answer(
+        owner=rater(caller.principal),
+        key_name=caller.principal.name,
+        model=answer.route.model if answer.route else None,
+        version=answer.model,
+        collection=collection,
+        question=question if caller.audit_questions else None,
+    )
+    return answer.model_copy(update={"answer_id": answer_id})
+
+
 async def _server_sent_events(
-    events: AnswerStream, request: Request, cited: Callable[[list[str]], None]
+    events: AnswerStream,
+    request: Request,
+    cited: Callable[[list[str]], None],
+    finish: Callable[[Answer], Answer] | None = None,
 ) -> AsyncIterator[str]:
     async with aclosing(relay(events, request)) as stream:
         async for event in stream:
@@ -104,5 +127,8 @@ async def _server_sent_events(
                 yield frame("verified", {"text": event.text, "cited": event.cited})
             else:
                 cited([c.document_id for c in event.answer.citations])
-                answer = event.answer.model_dump(mode="json")
+                final = event.answer
+                if finish is not None:
+                    final = await run_in_threadpool(finish, final)
+                answer = final.model_dump(mode="json")
                 yield frame("answer", answer | {"revised": event.revised})

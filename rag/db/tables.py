@@ -206,6 +206,7 @@ class ChatTurnRow(Base):
     answerable: Mapped[bool | None]
     citations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     model: Mapped[str | None] = mapped_column(String(200))
+    route_model: Mapped[str | None] = mapped_column(String(128))  # catalog name: its scores
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     answered_at: Mapped[datetime | None]
@@ -222,3 +223,61 @@ class ChatFeedbackRow(Base):
     user: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[int]
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AnswerRow(Base):
+    """An answer given through the API, so that it can be rated (rag.scoreboard). Holds no
+    question text unless `auth.audit_questions`."""
+
+    __tablename__ = "answers"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    # Who received it: the key's id (its name when auth is off); only they may rate it.
+    owner: Mapped[str] = mapped_column(String(128))
+    key_name: Mapped[str | None] = mapped_column(String(128))
+    model: Mapped[str | None] = mapped_column(String(128))  # catalog name (route.model)
+    version: Mapped[str | None] = mapped_column(String(200))  # pinned id (answer.model)
+    collection: Mapped[str | None] = mapped_column(String(64))
+    question: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AnswerFeedbackRow(Base):
+    """A +1 or -1 on an API answer; the same key's later rating replaces its earlier one."""
+
+    __tablename__ = "answer_feedback"
+
+    answer_id: Mapped[str] = mapped_column(
+        ForeignKey("answers.id", ondelete="CASCADE"), primary_key=True
+    )
+    rater: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[int]
+    comment: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModelScoreRow(Base):
+    """Running sums of a model's quality signals, per catalog name and pinned version.
+
+    Eval: `eval_n` questions whose quality (in [0, 1]) sums to `eval_quality`, with latency and
+    cost sums over the same questions. Feedback: counts of +1 and -1 (a replaced rating moves
+    from one count to the other)."""
+
+    __tablename__ = "model_scores"
+
+    model: Mapped[str] = mapped_column(String(128), primary_key=True)
+    version: Mapped[str] = mapped_column(String(200), primary_key=True, default="")
+    eval_runs: Mapped[int] = mapped_column(default=0)
+    eval_n: Mapped[int] = mapped_column(default=0)
+    eval_quality: Mapped[float] = mapped_column(default=0.0)
+    eval_f1: Mapped[float] = mapped_column(default=0.0)
+    eval_f1_n: Mapped[int] = mapped_column(default=0)
+    eval_citation_precision: Mapped[float] = mapped_column(default=0.0)
+    eval_citation_precision_n: Mapped[int] = mapped_column(default=0)
+    eval_abstention: Mapped[float] = mapped_column(default=0.0)
+    eval_abstention_n: Mapped[int] = mapped_column(default=0)
+    eval_latency_ms: Mapped[float] = mapped_column(default=0.0)
+    eval_cost_usd: Mapped[float] = mapped_column(default=0.0)
+    feedback_up: Mapped[int] = mapped_column(default=0)
+    feedback_down: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

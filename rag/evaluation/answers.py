@@ -48,6 +48,7 @@ from rag.verification.text import content_terms, question_content_terms, split_s
 if TYPE_CHECKING:
     from rag.answering import Answerer
     from rag.generation.router import RouteRequest
+    from rag.scoreboard import EvalFigures
 
 
 WRONG_KINDS = ("number", "name", "other")
@@ -80,6 +81,7 @@ class AnswerRecord(BaseModel):
     answer: str
     answerable: bool
     model: str | None
+    route_model: str | None = Field(default=None, description="Catalog name of the model.")
     exact_match: float | None
     f1: float | None
     cited_sources: list[str]
@@ -284,6 +286,7 @@ def _record(item: QAItem, answer: Answer, latency_ms: float) -> AnswerRecord:
         answer=answer.answer,
         answerable=answer.answerable,
         model=answer.model,
+        route_model=answer.route.model if answer.route else None,
         exact_match=exact_match(text, item.answer) if scored else None,
         f1=token_f1(text, item.answer) if scored else None,
         cited_sources=sources,
@@ -296,6 +299,41 @@ def _record(item: QAItem, answer: Answer, latency_ms: float) -> AnswerRecord:
         if answer.verification
         else {},
     )
+
+
+def scoreboard_figures(report: AnswerReport) -> list[EvalFigures]:
+    """The run's figures per catalog model that answered (a policy's run may use several),
+    for the scoreboard (`rag eval answers --record`). Oracle and extractive-only records (no
+    catalog model) are left out."""
+    from rag.scoreboard import EvalFigures
+
+    if report.generator.startswith("oracle"):
+        return []
+    by_model: dict[tuple[str, str], list[AnswerRecord]] = {}
+    for r in report.records:
+        if r.route_model:
+            by_model.setdefault((r.route_model, r.model or ""), []).append(r)
+    figures = []
+    for (name, version), records in by_model.items():
+        f1 = [r.f1 for r in records if r.expected_answerable and r.f1 is not None]
+        precision = [r.citation_precision for r in records if r.citation_precision is not None]
+        abstained = [float(not r.answerable) for r in records if not r.expected_answerable]
+        figures.append(
+            EvalFigures(
+                model=name,
+                version=version,
+                questions=len(records),
+                f1=_mean(f1),
+                f1_n=len(f1),
+                citation_precision=_mean(precision),
+                citation_precision_n=len(precision),
+                abstention=_mean(abstained),
+                abstention_n=len(abstained),
+                latency_ms=sum(r.latency_ms for r in records) / len(records),
+                cost_usd=sum(r.cost_usd for r in records) / len(records),
+            )
+        )
+    return [f for f in figures if f.quality is not None]
 
 
 def _mean(values: Sequence[float | None]) -> float | None:

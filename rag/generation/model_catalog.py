@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 Backend = Literal["llama_cpp", "openai_compat", "openai", "anthropic", "gemini", "extractive"]
 Quality = Literal["fast", "balanced", "best"]
 Sensitivity = Literal["public", "internal", "private"]
-Preference = Literal["order", "cost", "latency", "quality"]
+Preference = Literal["order", "cost", "latency", "quality", "measured"]
 PiiHandling = Literal["mask", "block", "allow"]
 
 QUALITY_RANK: dict[str, int] = {"fast": 0, "balanced": 1, "best": 2}
@@ -180,7 +180,9 @@ class Policy(BaseModel):
         default=None, min_length=1, description="Explicit fallback order (catalog names)."
     )
     prefer: Preference = Field(
-        default="order", description="order (catalog's or `models`), cost, latency or quality."
+        default="order",
+        description="order (catalog's or `models`), cost, latency, quality, or measured (the "
+        "scoreboard's upper confidence bound: evaluations and feedback; unscored models last).",
     )
     verifier: str | None = Field(
         default=None,

@@ -14,7 +14,10 @@ Choosing (`Router.plan`): a request may name a model, give a policy (a name or a
   API call's timeout; a fallback is not started once it has been spent (except the extractive).
 - `quality`: the lowest acceptable tier; and `prompt ≈ tokens` must fit an API model's window.
 The eligible models form the chain in the policy's `models` order, else catalog order, or
-sorted by `prefer`. A named model is checked against the same policy. If nothing is eligible
+sorted by `prefer`. `measured` sorts by the scoreboard (rag.scoreboard, through `Router.scores`):
+scored models by their upper confidence bound (so one with few observations is tried a little),
+then unscored ones in order; each route records the score that placed its model. A named
+model is checked against the same policy. If nothing is eligible
 the request is refused (`PolicyUnsatisfiable`, with each model's reason). The extractive is
 not a candidate unless named: it is the safety net appended to every chain.
 
@@ -38,12 +41,14 @@ placeholders the same across retries. If masking fails the model is skipped, nev
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, SecretStr
 
@@ -70,8 +75,14 @@ from rag.generation.model_catalog import (
     build_generator,
 )
 from rag.generation.prompts import INSTRUCTIONS
-from rag.models import Attempt, Generation, GroundedPrompt, Route
+from rag.models import Attempt, Generation, GroundedPrompt, Route, RouteScore
 from rag.privacy.pii import Masker, PiiDetector, default_detector
+
+if TYPE_CHECKING:
+    from rag.scoreboard import Score
+
+log = logging.getLogger(__name__)
+UNSCORED = RouteScore(quality=None, n=0, source="none")
 
 ROUTER_ID = "router"
 CHARS_PER_TOKEN = 4
@@ -97,6 +108,7 @@ class Link:
     reason: str
     safety_net: bool = False
     masked: bool = False
+    score: RouteScore | None = None
 
 
 @dataclass
@@ -169,6 +181,8 @@ class Router:
         self._generators: dict[tuple[str, float | None], Generator] = {}
         self._lock = threading.Lock()
         self._default_id: str | None = None
+        # The measured scores by catalog name (`prefer: measured`); set by the runtime.
+        self.scores: Callable[[], Mapping[str, Score]] | None = None
 
     @property
     def model_id(self) -> str:
@@ -308,7 +322,20 @@ class Router:
             return sorted(entries, key=lambda e: e.latency_ms if e.latency_ms else math.inf)
         if policy.prefer == "quality":
             return sorted(entries, key=lambda e: -QUALITY_RANK[e.quality])
+        if policy.prefer == "measured":
+            return _by_measure(entries, self.measured())
         return entries
+
+    def measured(self) -> Mapping[str, Score]:
+        """The scoreboard's scores; none (catalog order) when it cannot be read: routing
+        never fails for want of a score."""
+        if self.scores is None:
+            return {}
+        try:
+            return self.scores()
+        except Exception:
+            log.exception("the model scoreboard could not be read; ordering as unscored")
+            return {}
 
     def plan(self, prompt: GroundedPrompt, request: RouteRequest | None = None) -> Plan:
         """The ordered chain for this prompt; raises `UnknownModel` / `PolicyUnsatisfiable`."""
@@ -332,6 +359,8 @@ class Router:
             policy_label = policy_name
         if policy.prefer != "order" and request.model is None:
             label = f"policy {policy_name!r}: eligible model with the best {policy.prefer}"
+            if policy.prefer == "measured":
+                label += " quality (upper confidence bound)"
         skipped: dict[str, str] = {}
         eligible: list[ModelEntry] = []
         for entry in named:
@@ -346,8 +375,9 @@ class Router:
                 f"no configured model satisfies policy {policy_name!r} "
                 f"({_describe(policy)}): {reasons or 'the catalog has no model'}"
             )
+        scores = self.measured() if policy.prefer == "measured" else None
         links = [
-            Link(e, label, masked=_needs_masking(e, policy))
+            Link(e, label, masked=_needs_masking(e, policy), score=_route_score(scores, e.name))
             for e in self._order(eligible, policy, prompt, tokens)
         ]
         net = self.catalog.extractive_entry
@@ -485,6 +515,7 @@ class Router:
             ttft_ms=ttft_ms,
             latency_ms=(self._timer() - start) * 1000,
             masked=masked or None,
+            score=link.score,
         )
         return generation.model_copy(update={"route": route})
 
@@ -548,6 +579,20 @@ def _skip(model: str, code: str, message: str) -> Attempt:
 def _failed(model: str, exc: RagError) -> Attempt:
     retryable = exc.retryable if isinstance(exc, BackendError) else False
     return Attempt(model=model, error=exc.code, message=exc.message, retryable=retryable, sent=True)
+
+
+def _by_measure(entries: list[ModelEntry], scores: Mapping[str, Score]) -> list[ModelEntry]:
+    """Scored models by upper bound (then estimate), then unscored ones in their order."""
+    scored = [e for e in entries if e.name in scores and scores[e.name].upper is not None]
+    scored.sort(key=lambda e: (-(scores[e.name].upper or 0.0), -(scores[e.name].quality or 0.0)))
+    return scored + [e for e in entries if e not in scored]
+
+
+def _route_score(scores: Mapping[str, Score] | None, name: str) -> RouteScore | None:
+    if scores is None:
+        return None
+    score = scores.get(name)
+    return score.route_score() if score is not None else UNSCORED
 
 
 def _needs_masking(entry: ModelEntry, policy: Policy) -> bool:

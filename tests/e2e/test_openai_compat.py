@@ -135,6 +135,10 @@ def test_an_answer_is_verified_with_footnotes_and_citations(
     extra = completion.model_extra
     assert [c["source"] for c in extra["citations"]] == ["fleet.md"]
     assert extra["rag"]["model"] == GPT and extra["rag"]["answerable"]
+    rating = {"answer_id": extra["rag"]["answer_id"], "value": 1}  # rated like a /v1 answer
+    headers = {"Authorization": f"Bearer {admin.api_key}"}
+    url = str(admin.base_url).removesuffix("/openai/v1/")
+    assert httpx.post(f"{url}/v1/feedback", json=rating, headers=headers).status_code == 200
     assert completion.model == "fleet" and completion.system_fingerprint == GPT
     assert completion.choices[0].finish_reason == "stop"
     assert completion.usage is not None and completion.usage.total_tokens > 0

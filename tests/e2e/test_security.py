@@ -51,6 +51,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/v1/retrieve"): "query",
     ("POST", "/v1/query"): "query",
     ("GET", "/v1/models"): "query",
+    ("POST", "/v1/feedback"): "query",
     ("POST", "/v1/keys"): "admin",
     ("GET", "/v1/keys"): "admin",
     ("DELETE", "/v1/keys/{key}"): "admin",
@@ -129,6 +130,8 @@ def _request(method: str, path: str, world: dict[str, Any], collection: str) -> 
         body = {"json": {"allowed_groups": ["hr"]}}
     elif path.endswith("/prune"):
         body = {"json": {"prefix": "gone/"}}
+    elif path == "/v1/feedback":
+        body = {"json": {"answer_id": "unknown", "value": 1}}
     elif path == "/v1/keys" and method == "POST":
         body = {"json": {"name": "never", "scopes": ["query"]}}
     if method == "GET" and path in ("/v1/jobs", "/v1/dead-letter"):
