@@ -99,15 +99,18 @@ async def query(body: QueryRequest, rt: RuntimeDep, request: Request, caller: Qu
 
 def rateable(rt: Runtime, caller: Caller, collection: str, question: str, answer: Answer) -> Answer:
     """The answer with the id POST /v1/feedback rates it by: one small row (no question text
-    unless `auth.audit_questions`)."""
+    unless `auth.audit_questions`). Personal data masked for its model is audited by count."""
+    route = answer.route
     answer_id = rt.scoreboard.record_answer(
         owner=rater(caller.principal),
         key_name=caller.principal.name,
-        model=answer.route.model if answer.route else None,
+        model=route.model if route else None,
         version=answer.model,
         collection=collection,
         question=question if caller.audit_questions else None,
     )
+    if route is not None and route.masked:
+        caller.record("pii.masked", collection=collection, target=answer_id, masked=route.masked)
     return answer.model_copy(update={"answer_id": answer_id})
 
 

@@ -128,7 +128,7 @@ async def test_secrets_never_leave_in_an_answer(
 
 
 async def test_a_private_collection_reaches_a_closed_model_only_masked(
-    client: httpx.AsyncClient, gpt: StubServer
+    app: FastAPI, client: httpx.AsyncClient, gpt: StubServer
 ) -> None:
     person = "The payroll contact is Alice Johnson, reachable at alice.johnson@example.com."
     await add_collection(client, "people", [{"source": "payroll.md", "text": person}])
@@ -146,3 +146,13 @@ async def test_a_private_collection_reaches_a_closed_model_only_masked(
         "EMAIL": 1,
     }
     assert "Alice Johnson" in answer["answer"] and "alice.johnson@example.com" in answer["answer"]
+    # Audited by count, never in clear.
+    [entry] = app.state.runtime.audit.page(action="pii.masked", limit=1)
+    assert entry.target == answer["answer_id"] and entry.detail["masked"] == {
+        "PERSON": 1,
+        "EMAIL": 1,
+    }
+    assert "alice" not in str(entry).lower()
+    unknown = {**question, "policy": {"pii": "hide"}}
+    error = (await client.post("/v1/query", json=unknown)).json()["error"]
+    assert error["code"] == "validation_error" and "pii" in error["message"]
