@@ -31,12 +31,13 @@ waits: a model whose Retry-After or breaker cooldown has not passed is skipped (
 `generate` is `stream` collected, so every answer has a time to first token.
 
 Personal data (`Policy.pii`, rag.privacy): the data's sensitivity is the higher of the policy's
-and the request's own (`RouteRequest.sensitivity`, its collections' labels). Under `mask` (the
-default) a model below it is still eligible, but is sent the prompt with personal data replaced
-by placeholders and its text (deltas too) has them restored; models that may see the data get
-it in clear, so a fallback to a self-hosted model is not masked. One `Masker` per request keeps
-placeholders the same across retries. If masking fails the model is skipped, never sent clear.
-`block` and `allow` leave such a model out (allow only says no masking is wanted).
+and the request's own (`RouteRequest.sensitivity`, its collections' labels). Under `mask` (opted
+into: detection can miss) a model below it is still eligible, but is sent the prompt with
+personal data replaced by placeholders and its text (deltas too) has them restored; models that
+may see the data get it in clear, so a fallback to a self-hosted model is not masked. One
+`Masker` per request keeps placeholders the same across retries. If masking fails the model is
+skipped, never sent clear. `block` (the default) and `allow` leave such a model out (allow only
+says no masking is wanted).
 """
 
 from __future__ import annotations
