@@ -22,6 +22,8 @@ REDACTED = "[redacted secret]"
 _L = r"(?<![A-Za-z0-9_\-])"
 _R = r"(?![A-Za-z0-9_\-])"
 
+# The shapes of secrets, by kind: what answers never show (here) and what a closed model is never
+# sent (rag.privacy.recognizers masks the same shapes).
 SECRET_PATTERNS: dict[str, re.Pattern[str]] = {
     "private_key": re.compile(
         r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----.*?"
@@ -33,8 +35,11 @@ SECRET_PATTERNS: dict[str, re.Pattern[str]] = {
     "openai_key": re.compile(rf"{_L}sk-(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_\-]{{20,}}{_R}"),
     "aws_access_key": re.compile(rf"{_L}(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{{16}}{_R}"),
     "github_token": re.compile(
-        rf"{_L}(?:gh[pousr]_[A-Za-z0-9]{{30,}}|github_pat_[A-Za-z0-9_]{{40,}})"
+        rf"{_L}(?:gh[pousr]_[A-Za-z0-9]{{30,}}|github_pat_[A-Za-z0-9_]{{22,}})"
     ),
+    "gitlab_token": re.compile(rf"{_L}glpat-[A-Za-z0-9_\-]{{20}}"),
+    "stripe_key": re.compile(rf"{_L}(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{{16,}}"),
+    "huggingface_token": re.compile(rf"{_L}hf_[A-Za-z0-9]{{30,}}"),
     "slack_token": re.compile(rf"{_L}xox[abposr]-[A-Za-z0-9\-]{{10,}}"),
     "google_api_key": re.compile(rf"{_L}AIza[0-9A-Za-z_\-]{{35}}"),
     "jwt": re.compile(
@@ -56,6 +61,9 @@ _STARTS = (
     "ghs_",
     "ghr_",
     "github_pat_",
+    "glpat-",
+    *(f"{kind}_{mode}_" for kind in ("sk", "rk", "pk") for mode in ("live", "test")),
+    "hf_",
     "xoxa-",
     "xoxb-",
     "xoxp-",

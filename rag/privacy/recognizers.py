@@ -5,7 +5,7 @@
 - IBANs: any country's shape, accepted only when the ISO 7064 mod-97 checksum is 1.
 - Emails: a plain pattern. Presidio's checks the domain with `tldextract`, which fetches the
   public suffix list over the network on first use: not in a self-hosted service.
-- API keys and secrets: the shapes vendors give their keys (a prefix and enough entropy).
+- API keys and secrets: the shapes the answer guard redacts (`rag.guard.secrets`).
 Phones, US SSNs and UK NINOs are Presidio's; PERSON and LOCATION come from spaCy's NER.
 """
 
@@ -15,6 +15,8 @@ import re
 
 from presidio_analyzer import LocalRecognizer, Pattern, PatternRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
+
+from rag.guard.secrets import SECRET_PATTERNS
 
 
 def luhn_valid(digits: str) -> bool:
@@ -117,28 +119,13 @@ class EmailRecognizer(PatternRecognizer):
         )
 
 
-API_KEY_SHAPES = {
-    "openai": r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}",
-    "anthropic": r"sk-ant-[A-Za-z0-9_-]{20,}",
-    "aws_access_key": r"(?:AKIA|ASIA)[0-9A-Z]{16}",
-    "github": r"(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{22,}",
-    "gitlab": r"glpat-[A-Za-z0-9_-]{20}",
-    "slack": r"xox[abposr]-[A-Za-z0-9-]{10,}",
-    "stripe": r"(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}",
-    "google": r"AIza[0-9A-Za-z_-]{35}",
-    "huggingface": r"hf_[A-Za-z0-9]{30,}",
-    "jwt": r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
-    "private_key": r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]+?-----END [A-Z ]*PRIVATE KEY-----",
-}
-
-
 class ApiKeyRecognizer(PatternRecognizer):
     def __init__(self) -> None:
         super().__init__(
             supported_entity="API_KEY",
-            patterns=[
-                Pattern(name, rf"(?<![A-Za-z0-9_-])(?:{shape})", 0.9)
-                for name, shape in API_KEY_SHAPES.items()
-            ],
+            patterns=[Pattern(kind, p.pattern, 0.9) for kind, p in SECRET_PATTERNS.items()],
             name="ApiKeyRecognizer",
+            # Not Presidio's MULTILINE: a private key block runs to its END line, not the first
+            # line's end.
+            global_regex_flags=re.DOTALL | re.IGNORECASE,
         )
