@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import ON_BEHALF
 from api.schemas import DocumentText, RetrieveResponse
+from cli.client import error_line
 from rag import __version__
 from rag.models import Citation, CollectionInfo
 
@@ -97,7 +98,7 @@ def build_server(connect: Connect) -> MCPServer:
                 where = f"cannot reach the RAG service at {http.base_url}"
                 raise ApiRefused(503, f"{where}: {exc}") from exc
         if response.status_code >= 400:
-            raise ApiRefused(response.status_code, _error_message(response))
+            raise ApiRefused(response.status_code, error_line(response))
         return response.json()
 
     @server.tool(annotations=READ_ONLY)
@@ -181,15 +182,6 @@ def _cited(answered: Answered) -> str:
         where = ", ".join(x for x in (c.section, f"p. {c.page}" if c.page else None) if x)
         lines.append(f"[{c.marker}] {c.source}" + (f" ({where})" if where else ""))
     return "\n".join(lines)
-
-
-def _error_message(response: httpx.Response) -> str:
-    """Our error body `{"error": {"code", "message"}}` as one line, as the CLI prints it."""
-    try:
-        error = response.json()["error"]
-        return f"{error['message']} ({response.status_code} {error['code']})"
-    except (ValueError, KeyError, TypeError):
-        return f"HTTP {response.status_code}: {response.text[:200]}"
 
 
 def calling_app(app: ASGIApp) -> Connect:

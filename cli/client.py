@@ -18,6 +18,15 @@ class ApiError(Exception):
     pass
 
 
+def error_line(response: httpx.Response) -> str:
+    """An error body `{"error": {"code", "message"}}` as one line: "message (404 not_found)"."""
+    try:
+        error = response.json()["error"]
+        return f"{error['message']} ({response.status_code} {error['code']})"
+    except (ValueError, KeyError, TypeError):
+        return f"HTTP {response.status_code}: {response.text[:200]}"
+
+
 class Client:
     def __init__(self, base_url: str, timeout_s: float = 120.0, api_key: str | None = None):
         self.base_url = base_url.rstrip("/")
@@ -50,11 +59,7 @@ class Client:
 
     @staticmethod
     def _raise(response: httpx.Response) -> None:
-        try:
-            error = response.json()["error"]
-            message = f"{error['message']} ({response.status_code} {error['code']})"
-        except (ValueError, KeyError, TypeError):
-            message = f"HTTP {response.status_code}: {response.text[:200]}"
+        message = error_line(response)
         if response.status_code == 401:
             message += "; set RAG_API_KEY to a key from `rag keys create`"
         raise ApiError(message)
