@@ -65,15 +65,15 @@ def _resolve(model: str, rt: Runtime, caller: Caller) -> Target:
             caller.check_collection(name)
     except NotFoundError:
         collections = []
-    known = rt.catalog.list_collections(collections) if base and collections else []
-    if not known or len(known) != len(set(collections)):
+    known = rt.catalog.collection_names(collections) if base and collections else set()
+    if not known or known != set(collections):
         raise ModelNotFound(f"model {model!r} not found; GET /openai/v1/models lists them")
     return Target(collections, RouteRequest(policy=policy) if policy else None)
 
 
 def _model_names(rt: Runtime, caller: Caller) -> list[str]:
     """Each collection and alias the key may use, alone and with each routing policy."""
-    visible = {c.name for c in rt.catalog.list_collections(caller.principal.collections)}
+    visible = rt.catalog.collection_names(caller.principal.collections)
     aliases = rt.settings.openai_api.aliases
     bases = sorted(visible - set(aliases)) + sorted(
         a for a, names in aliases.items() if set(names) <= visible

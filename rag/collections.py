@@ -88,6 +88,14 @@ class Catalog:
             counts = _document_counts(session, [r.id for r in rows], access)
             return [_collection_info(row, counts.get(row.id, 0), access) for row in rows]
 
+    def collection_names(self, names: Collection[str] | None = None) -> set[str]:
+        """The collections that exist (of `names`, when given): names only, nothing counted."""
+        with self.db.session() as session:
+            query = select(CollectionRow.name)
+            if names is not None:
+                query = query.where(CollectionRow.name.in_(names))
+            return set(session.scalars(query))
+
     def get_collection(self, name: str, access: Sequence[str] | None = None) -> CollectionInfo:
         with self.db.session() as session:
             row = collection_row(session, name)
@@ -96,9 +104,7 @@ class Catalog:
 
     def upgrade_store(self) -> int:
         """Every collection's vectors brought up to this version (see `VectorStore.upgrade`)."""
-        with self.db.session() as session:
-            names = list(session.scalars(select(CollectionRow.name)))
-        return sum(self.store.upgrade(name) for name in names)
+        return sum(self.store.upgrade(name) for name in self.collection_names())
 
     def metadata_fields(
         self, name: str, access: Sequence[str] | None = None
