@@ -1,11 +1,13 @@
 """Authentication (middleware: 401 before a byte of the body is read), then per route a scope
 check (403), the key's collections (404, as if missing), a rate limit (429) and the audit log.
+A browser signed in to the web UI sends its session cookie instead of a key (same checks).
 
     def handler(caller: QueryCaller) -> ...:   # the principal, its limits, caller.record(...)
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -13,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import error_response, status_of
@@ -22,11 +25,15 @@ from rag.auth import Scope as KeyScope
 from rag.errors import Forbidden, RagError, RateLimited, Unauthenticated
 from rag.factory import Runtime
 from rag.ratelimit import RateLimiter
+from rag.sessions import SignedIn
 
 log = logging.getLogger("api")
 # Our API, its OpenAI-compatible mount and the MCP endpoint: the same keys, the same checks.
 PROTECTED = ("/v1/", "/openai/", "/mcp")
 ON_BEHALF = "x-on-behalf-of"
+SESSION_COOKIE = "rag_session"  # the web UI's sign-in (rag.sessions)
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 _bearer = HTTPBearer(
     auto_error=False,
     description="An API key from `rag keys create` (or POST /v1/keys): rag_<id>_<secret>.",
@@ -48,7 +55,7 @@ class Authenticate:
         runtime: Runtime = scope["app"].state.runtime
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
-            principal = await run_in_threadpool(_principal, runtime, headers)
+            principal = await run_in_threadpool(_principal, runtime, headers, scope["method"])
         except RagError as exc:  # a bad key (401), a user a key may not name (403), db down (503)
             status = status_of(exc)
             log.warning("%s %s refused (%d): %s", scope["method"], scope["path"], status, exc)
@@ -60,10 +67,12 @@ class Authenticate:
         await self.app(scope, receive, send)
 
 
-def _principal(runtime: Runtime, headers: dict[str, str]) -> Principal:
+def _principal(runtime: Runtime, headers: dict[str, str], method: str) -> Principal:
     auth = runtime.settings.auth
     if not auth.enabled:
         return ANONYMOUS
+    if "authorization" not in headers and (token := session_token(headers)):
+        return signed_in(runtime, token, method, headers.get(CSRF_HEADER, "")).principal
     scheme, _, token = headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("an API key is required: send 'Authorization: Bearer <key>'")
@@ -71,6 +80,20 @@ def _principal(runtime: Runtime, headers: dict[str, str]) -> Principal:
     if user := headers.get(ON_BEHALF, "").strip():
         principal = principal.acting_for(user, auth.user_groups)
     return principal
+
+
+def session_token(headers: dict[str, str]) -> str | None:
+    return cookie_parser(headers.get("cookie", "")).get(SESSION_COOKIE) or None
+
+
+def signed_in(runtime: Runtime, token: str, method: str, csrf: str) -> SignedIn:
+    """The web UI's session (the same key, scopes and checks as a Bearer request). A request
+    that changes something must also carry the session's CSRF token, which a page of another
+    site cannot read (the cookie is SameSite=Strict besides)."""
+    session = runtime.sessions.resolve(token)
+    if method not in SAFE_METHODS and not hmac.compare_digest(csrf, session.csrf):
+        raise Forbidden(f"this browser request lacks the session's {CSRF_HEADER} header")
+    return session
 
 
 @dataclass(frozen=True)
@@ -111,10 +134,10 @@ def _rate_limit(request: Request, runtime: Runtime, principal: Principal, kind: 
         )
 
 
-def require(scope: KeyScope, *, unrestricted: bool = False) -> Any:
-    """A dependency: the request's caller, who must hold `scope` (and, for a route under a
-    collection, that collection; with `unrestricted`, no collection limit at all); every
-    non-admin route counts against one of the key's rates."""
+def require(scope: KeyScope, *alternatives: KeyScope, unrestricted: bool = False) -> Any:
+    """A dependency: the request's caller, who must hold `scope` or one of the `alternatives`
+    (and, for a route under a collection, that collection; with `unrestricted`, no collection
+    limit at all); every non-admin route counts against one of the key's rates."""
 
     def dependency(
         request: Request,
@@ -123,7 +146,7 @@ def require(scope: KeyScope, *, unrestricted: bool = False) -> Any:
         runtime: Runtime = request.app.state.runtime
         principal: Principal = request.state.principal
         try:
-            principal.require(scope)
+            principal.require(scope, *alternatives)
             if unrestricted:
                 principal.require_unrestricted()
         except Forbidden:
@@ -143,6 +166,8 @@ def require(scope: KeyScope, *, unrestricted: bool = False) -> Any:
 
 
 QueryCaller = Annotated[Caller, require("query")]
+# Listing collections: what both asking (query) and uploading (ingest) start from.
+ReaderCaller = Annotated[Caller, require("query", "ingest")]
 IngestCaller = Annotated[Caller, require("ingest")]
 AdminCaller = Annotated[Caller, require("admin")]
 # Keys, the audit log, new collections: an admin key not limited to collections.

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import Response
 
-from api import mcp, openai_compat
+from api import mcp, openai_compat, ui
 from api.auth import Authenticate
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.limits import BodyLimit
@@ -138,6 +138,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router, responses=responses)
     app.include_router(openai_compat.router)
     mcp_endpoint = mcp.mount(app)  # /mcp: tools that call /v1 as the caller
+    if settings.ui.enabled:
+        ui.mount(app)  # /ui: pages whose scripts call /v1 with the browser's session
 
     if slack is not None:
         app.state.bolt = build_bolt(
@@ -157,6 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/", include_in_schema=False)
     def root() -> Response:
-        return Response(status_code=307, headers={"Location": "/docs"})
+        home = "/ui" if settings.ui.enabled else "/docs"
+        return Response(status_code=307, headers={"Location": home})
 
     return app

@@ -102,6 +102,12 @@ class QueryRequest(SearchRequest):
         description="Server-Sent Events: `token` (or `verified`) events, then `answer` (or "
         "`error`).",
     )
+    history: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        description="The conversation's earlier questions, oldest first: a follow-up that "
+        "refers back ('and in 2023?') is asked together with them (as in Slack threads).",
+    )
     stream_mode: Literal["raw", "verified"] = Field(
         default="raw",
         description="raw: `token` events with the model's unchecked text, as it is written; "

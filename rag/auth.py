@@ -50,9 +50,11 @@ class Principal:
     def allows(self, scope: Scope) -> bool:
         return "admin" in self.scopes or scope in self.scopes
 
-    def require(self, scope: Scope) -> None:
-        if not self.allows(scope):
-            raise Forbidden(f"this API key lacks the {scope!r} scope")
+    def require(self, scope: Scope, *alternatives: Scope) -> None:
+        """`Forbidden` unless the key holds `scope` or one of the `alternatives`."""
+        if not any(self.allows(s) for s in (scope, *alternatives)):
+            needed = " or ".join(repr(s) for s in (scope, *alternatives))
+            raise Forbidden(f"this API key lacks the {needed} scope")
 
     def require_unrestricted(self) -> None:
         """Keys, the audit log and new collections span collections: a key limited to some
@@ -110,6 +112,19 @@ class CreatedKey(ApiKeyInfo):
 
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _principal(row: ApiKeyRow) -> Principal:
+    return Principal(
+        name=row.name,
+        scopes=frozenset(row.scopes),
+        collections=None if row.collections is None else frozenset(row.collections),
+        groups=tuple(row.groups),
+        key_id=row.id,
+        delegate=row.delegate,
+        query_per_minute=row.query_per_minute,
+        ingest_per_minute=row.ingest_per_minute,
+    )
 
 
 def _info(row: ApiKeyRow) -> ApiKeyInfo:
@@ -193,6 +208,24 @@ class ApiKeys:
         self._verified[digest] = (now, principal)
         return principal
 
+    def principal_of(self, key_id: str) -> Principal:
+        """The principal of a key by its id (a web UI session names the key it signed in
+        with), cached like `authenticate`; `Unauthenticated` once it is revoked or gone."""
+        cache_key, now = f"id:{key_id}", time.monotonic()
+        cached = self._verified.get(cache_key)
+        if cached is not None and now - cached[0] < self.cache_s:
+            return cached[1]
+        with self.db.session() as session:
+            row = session.get(ApiKeyRow, key_id)
+            if row is None or row.revoked_at is not None:
+                raise Unauthenticated("the API key this session signed in with was revoked")
+            principal = _principal(row)
+        self._touch(key_id)
+        if len(self._verified) > CACHE_SIZE:
+            self._verified.clear()
+        self._verified[cache_key] = (now, principal)
+        return principal
+
     def _verify(self, presented: str) -> Principal:
         key_id, _, secret = presented.removeprefix(PREFIX).partition("_")
         if not presented.startswith(PREFIX) or not key_id or not secret:
@@ -205,16 +238,7 @@ class ApiKeys:
                 or not hmac.compare_digest(row.secret_hash, _hash(secret))
             ):
                 raise Unauthenticated("invalid or revoked API key")
-            principal = Principal(
-                name=row.name,
-                scopes=frozenset(row.scopes),
-                collections=None if row.collections is None else frozenset(row.collections),
-                groups=tuple(row.groups),
-                key_id=row.id,
-                delegate=row.delegate,
-                query_per_minute=row.query_per_minute,
-                ingest_per_minute=row.ingest_per_minute,
-            )
+            principal = _principal(row)
         self._touch(key_id)
         return principal
 

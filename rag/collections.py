@@ -165,6 +165,12 @@ class Catalog:
         self.store.set_access(collection, document_id, access)
         return info
 
+    def document_file(self, collection: str, document_id: str) -> tuple[DocumentInfo, Path]:
+        """A document and where its uploaded file is kept."""
+        with self.db.session() as session:
+            doc = _document(session, collection, document_id)
+            return _document_info(doc, collection), Path(doc.file_path)
+
     def delete_document(self, collection: str, document_id: str) -> None:
         with self.db.session() as session:
             doc = _document(session, collection, document_id)

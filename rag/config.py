@@ -338,6 +338,20 @@ class ApiSettings(BaseModel):
     )
 
 
+class UiSettings(BaseModel):
+    """The web UI at /ui (docs/ui.md)."""
+
+    enabled: bool = Field(default=True, description="Serve the web UI at /ui.")
+    session_hours: float = Field(
+        default=12.0, gt=0, description="A browser stays signed in this long, then signs in again."
+    )
+    secure_cookie: bool | None = Field(
+        default=None,
+        description="Mark the session cookie Secure; unset = when the request came over HTTPS "
+        "(X-Forwarded-Proto from a proxy counts).",
+    )
+
+
 class OpenAICompatSettings(BaseModel):
     """The OpenAI-compatible chat endpoint (/openai/v1): a "model" names a collection, or one of
     these aliases for several searched together, optionally with `@policy`."""
@@ -404,6 +418,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     slack: SlackSettings = SlackSettings()
     openai_api: OpenAICompatSettings = OpenAICompatSettings()
+    ui: UiSettings = UiSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
     privacy: PrivacySettings = PrivacySettings()
     guard: GuardSettings = GuardSettings()

@@ -36,6 +36,7 @@ from rag.parse_pool import IsolatedParser
 from rag.reranking.llama_cpp import LlamaReranker
 from rag.retrieval import Retriever
 from rag.scoreboard import Scoreboard
+from rag.sessions import Sessions
 from rag.sparse import Bm25Encoder
 from rag.stores import VectorStore
 from rag.stores.qdrant import QdrantStore
@@ -131,6 +132,10 @@ class Runtime:
     @cached_property
     def keys(self) -> ApiKeys:
         return ApiKeys(self.db, cache_s=self.settings.auth.key_cache_s)
+
+    @cached_property
+    def sessions(self) -> Sessions:
+        return Sessions(self.db, self.keys, ttl_s=self.settings.ui.session_hours * 3600)
 
     @cached_property
     def audit(self) -> AuditLog:

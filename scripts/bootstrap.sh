@@ -25,6 +25,8 @@ stamp="$VENV/.installed-$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | 
 APT_PACKAGES="libreoffice-writer-nogui libreoffice-impress-nogui"
 # OCR of scanned PDF pages and images (rag/formats/ocr.py): tesseract, and poppler to render pages.
 APT_PACKAGES="$APT_PACKAGES tesseract-ocr tesseract-ocr-eng poppler-utils"
+# The web UI's browser tests (tests/e2e/ui) drive Debian's Chromium through Playwright.
+APT_PACKAGES="$APT_PACKAGES chromium fonts-liberation"
 missing=""
 for pkg in $APT_PACKAGES; do
   [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" = "install ok installed" ] || missing="$missing $pkg"

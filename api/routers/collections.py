@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from api.auth import AdminCaller, QueryCaller, RootCaller
+from api.auth import AdminCaller, ReaderCaller, RootCaller
 from api.deps import RuntimeDep
 from api.errors import error_responses
 from api.schemas import CollectionCreate
@@ -21,12 +21,12 @@ def create_collection(body: CollectionCreate, rt: RuntimeDep, caller: RootCaller
 
 
 @router.get("", summary="The collections this key may use")
-def list_collections(rt: RuntimeDep, caller: QueryCaller) -> list[CollectionInfo]:
+def list_collections(rt: RuntimeDep, caller: ReaderCaller) -> list[CollectionInfo]:
     return rt.catalog.list_collections(caller.principal.collections, caller.access)
 
 
 @router.get("/{collection}")
-def get_collection(collection: str, rt: RuntimeDep, caller: QueryCaller) -> CollectionInfo:
+def get_collection(collection: str, rt: RuntimeDep, caller: ReaderCaller) -> CollectionInfo:
     """`document_count` counts the documents this caller may read."""
     return rt.catalog.get_collection(collection, caller.access)
 

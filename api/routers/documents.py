@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 from typing import Annotated
 
-from fastapi import APIRouter, File, Query, Response, UploadFile
+from fastapi import APIRouter, File, Path, Query, Response, UploadFile
 
 from api.auth import IngestCaller, QueryCaller
 from api.deps import IntakeDep, KnownFormFields, RuntimeDep
@@ -15,7 +15,8 @@ from api.forms import GroupsForm, MetadataForm, UsersForm, access_form, metadata
 from api.schemas import MAX_OFFSET, DocumentText, Permissions, TextDocuments
 from rag.chunking import readable_text
 from rag.collections import document_not_found
-from rag.errors import UnsupportedDocument
+from rag.errors import InvalidInput, UnsupportedDocument
+from rag.formats.pdf_render import render_page
 from rag.intake import Upload
 from rag.models import DocumentInfo, JobInfo, Rejection
 from rag.parsing import detect_format
@@ -152,6 +153,35 @@ def get_document_text(
         chunk_count=len(chunks),
         text=readable_text(chunks),
     )
+
+
+@router.get(
+    "/{document_id}/pages/{page}",
+    summary="A page of a PDF as PNG, a passage highlighted, for a caller who may read it",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+)
+def get_page(
+    collection: str,
+    document_id: str,
+    page: Annotated[int, Path(ge=1, le=100_000)],
+    rt: RuntimeDep,
+    caller: QueryCaller,
+    chunk_id: Annotated[str | None, Query(max_length=64)] = None,
+    dpi: Annotated[int, Query(ge=36, le=200)] = 110,
+) -> Response:
+    """The page as the document shows it (what a citation's `page` points at); with `chunk_id`
+    (a citation's), that chunk's words are highlighted where they appear on the page."""
+    info, path = rt.catalog.document_file(collection, document_id)
+    chunks = rt.store.document_chunks(collection, document_id, access=caller.access)
+    if not chunks:  # worded as a missing one, as for its text
+        raise document_not_found(collection, document_id)
+    if info.format != "pdf":
+        raise InvalidInput(f"document {document_id!r} is a {info.format} file, not a PDF")
+    passage = next((c.text for c in chunks if c.id == chunk_id), "")
+    png = render_page(path, page, passage, dpi)
+    caller.record("document.read", collection=collection, target=document_id, page=page)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=300"})
 
 
 @router.put("/{document_id}/permissions", summary="Change who may read a document")

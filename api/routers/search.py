@@ -15,6 +15,7 @@ from api.errors import error_responses
 from api.schemas import Hit, QueryRequest, RetrieveResponse, SearchRequest
 from api.sse import SSE_HEADERS, StreamFailed, frame, relay
 from rag.answering import AnswerDelta, AnswerStream, VerifiedDelta
+from rag.chat import condense
 from rag.errors import InvalidInput
 from rag.factory import Runtime
 from rag.models import Answer
@@ -65,6 +66,8 @@ async def query(body: QueryRequest, rt: RuntimeDep, request: Request, caller: Qu
     `answer` event (the checked answer, whose `revised` says whether it differs from the
     streamed text), or an `error` event."""
     _check(body, rt, caller)
+    if body.history:  # a follow-up: asked with the latest questions it refers back to
+        body = body.model_copy(update={"question": condense(body.question, body.history)})
     route, access = body.route_request(), caller.access
     if not body.stream:
         answer = await run_in_threadpool(

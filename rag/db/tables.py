@@ -163,6 +163,21 @@ class ApiKeyRow(Base):
     revoked_at: Mapped[datetime | None]
 
 
+class UiSessionRow(Base):
+    """A web UI sign-in: the browser's cookie is a random token, stored here only as its
+    SHA-256; it names the key it signed in with, which is checked again on every request."""
+
+    __tablename__ = "ui_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the token
+    key_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("api_keys.id", ondelete="CASCADE"), index=True
+    )
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+
 class AuditRow(Base):
     __tablename__ = "audit_log"
     __table_args__ = (

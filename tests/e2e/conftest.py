@@ -7,7 +7,7 @@ import io
 import os
 import zipfile
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx
@@ -43,16 +43,32 @@ def zip_bytes(members: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture(scope="module")
-def stubs() -> Iterator[dict[str, StubServer]]:
+@contextmanager
+def model_stubs() -> Iterator[dict[str, StubServer]]:
     """Two models behind OpenAI's wire protocol: a closed API and a self-hosted vLLM."""
     found = {
         "gpt": StubServer(OpenAIVendor(), model=GPT).start(),
         "vllm": StubServer(OpenAIVendor(), model=VLLM).start(),
     }
-    yield found
-    for stub in found.values():
-        stub.stop()
+    try:
+        yield found
+    finally:
+        for stub in found.values():
+            stub.stop()
+
+
+def reset_stubs(stubs: dict[str, StubServer], answer: str) -> StubServer:
+    """Every stub forgets its requests and replies `answer`: the closed API's, returned."""
+    for server in stubs.values():
+        server.reset()
+        server.answer_text = answer
+    return stubs["gpt"]
+
+
+@pytest.fixture(scope="module")
+def stubs() -> Iterator[dict[str, StubServer]]:
+    with model_stubs() as found:
+        yield found
 
 
 @pytest.fixture(scope="module")

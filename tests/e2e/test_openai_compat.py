@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from api.main import create_app
 from rag.generation.prompts import INSTRUCTIONS
 from tests.conftest import make_settings
-from tests.e2e.conftest import GPT, admin_key, key_headers
+from tests.e2e.conftest import GPT, admin_key, key_headers, reset_stubs
 from tests.e2e.serve import serving
 from tests.e2e.test_api_models import FLEET, KEY_ENV, write_catalog
 from tests.stubs.server import Reply, StubServer
@@ -31,10 +31,7 @@ SALARY = "The salary review happens in March and covers every employee."
 
 @pytest.fixture
 def gpt(stubs: dict[str, StubServer]) -> StubServer:
-    for server in stubs.values():
-        server.reset()
-        server.answer_text = ANSWER
-    return stubs["gpt"]
+    return reset_stubs(stubs, ANSWER)
 
 
 @pytest.fixture(scope="module")
