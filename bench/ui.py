@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import time
 
 import _common as c
@@ -70,6 +71,7 @@ def painted(page: Page, count: int) -> dict[str, float]:
 
 
 def main(args: argparse.Namespace) -> None:
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request otherwise
     with c.scratch_dir("bench-ui") as data_dir:
         catalog = data_dir / "models.toml"
         catalog.write_text(CATALOG)

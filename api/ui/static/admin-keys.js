@@ -1,6 +1,6 @@
 // API keys: the list, a new key (its secret shown once, with a Copy button), revoke.
 
-import { api, confirmDialog, h, report, toast, when } from "./ui.js";
+import { api, badge, confirmDialog, h, report, toast, when } from "./ui.js";
 import {
   busy,
   clearFormError,
@@ -29,13 +29,7 @@ const COLUMNS = [
   { label: "Delegate", cell: (k) => yesNo(k.delegate), optional: true },
   { label: "Created", cell: (k) => when(k.created_at), optional: true },
   { label: "Last used", cell: (k) => (k.last_used_at ? when(k.last_used_at) : "never") },
-  {
-    label: "Status",
-    cell: (k) =>
-      k.revoked_at
-        ? h("span", { class: "badge bad", title: `Revoked ${when(k.revoked_at)}` }, "revoked")
-        : h("span", { class: "badge ok" }, "active"),
-  },
+  { label: "Status", cell: (k) => badge(k.revoked_at ? "revoked" : "active") },
 ];
 
 export function keysTab(panel) {

@@ -1,6 +1,6 @@
 // Ask: a conversation over one collection. Answers stream in as their sentences pass
 // verification (POST /v1/query, stream_mode "verified"); citations are chips that open the
-// source with the supporting passage highlighted (a PDF's page too); 👍/👎 are stored.
+// source with the supporting passage highlighted (a PDF's page too); ratings are stored.
 import { api, collectionPicker, events, h, report, toast } from "./ui.js";
 import { openSource } from "./source.js";
 
@@ -74,10 +74,10 @@ function feedback(answerId) {
       report(error);
     }
   };
-  const up = h("button", { type: "button", "aria-label": "Good answer", "aria-pressed": "false",
-    onclick: () => rate(1, up) }, "👍");
-  const down = h("button", { type: "button", "aria-label": "Bad answer", "aria-pressed": "false",
-    onclick: () => rate(-1, down) }, "👎");
+  const up = h("button", { type: "button", "aria-pressed": "false", onclick: () => rate(1, up) },
+    "Good answer");
+  const down = h("button", { type: "button", "aria-pressed": "false",
+    onclick: () => rate(-1, down) }, "Bad answer");
   box.append(up, down);
   return box;
 }

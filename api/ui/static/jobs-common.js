@@ -7,6 +7,7 @@ import { api, h } from "./ui.js";
 export const ACTIVE = new Set(["queued", "running", "paused"]);
 /** A job item's states, in the order a document goes through them. */
 export const STATES = ["queued", "parsing", "embedding", "done", "failed", "skipped"];
+
 export function jobUrl(id) {
   return `/ui/jobs/${encodeURIComponent(id)}`;
 }

@@ -66,7 +66,8 @@ export async function openSource(citation, collection) {
     .filter(Boolean).join(" · ");
   body.replaceChildren(h("p", { class: "muted" }, "Loading…"));
   showPage(citation, collection);
-  panel.focus();
+  panel.focus({ preventScroll: true });
+  if (matchMedia("(max-width: 900px)").matches) panel.scrollIntoView(); // stacked below
   try {
     const doc = await documentText(collection, citation.document_id);
     const span = locate(doc.text, citation.snippet);
@@ -77,7 +78,9 @@ export async function openSource(citation, collection) {
       body.replaceChildren(doc.text.slice(0, start), h("mark", {}, doc.text.slice(start, end)),
         doc.text.slice(end));
     }
-    body.querySelector("mark").scrollIntoView({ block: "center" });
+    // The passage a third of the way down the panel; the page itself does not move.
+    const mark = body.querySelector("mark");
+    panel.scrollTop = Math.max(0, mark.offsetTop - panel.clientHeight / 3);
   } catch (error) {
     body.replaceChildren(h("p", { class: "error" }, error.message));
     report(error);

@@ -103,6 +103,16 @@ def test_a_pdf_citation_shows_its_page_with_the_passage_marked(
         page.wait_for_timeout(100)
     expect(page.locator("#source-text mark")).to_contain_text("200 laptops")
 
+    # The page route: a page that is not there, a file that is not a PDF.
+    src = str(image.get_attribute("src"))
+    assert ui.admin.get(src).headers["content-type"] == "image/png"
+    missing = ui.admin.get(src.replace("/pages/1", "/pages/9")).json()["error"]
+    assert missing["message"] == "page 9 not found: the document has 1"
+    fleet = ui.admin.get("/v1/collections/fleet/documents").json()
+    markdown = next(d["id"] for d in fleet if d["source"] == "fleet.md")
+    refused = ui.admin.get(f"/v1/collections/fleet/documents/{markdown}/pages/1")
+    assert refused.status_code == 422 and "not a PDF" in refused.json()["error"]["message"]
+
 
 def test_a_key_sees_its_collections_only(page: Page, ui: Ui, gpt: StubServer) -> None:
     ui.admin.post("/v1/collections", json={"name": "other"})
