@@ -176,5 +176,17 @@ def rss_mib(pid: int | str = "self") -> float:
     return 0.0
 
 
+# A catalog whose one model is the extractive answerer (no LLM): a bench of our own overhead.
+EXTRACTIVE_CATALOG = """
+default_policy = "quick"
+
+[models.extractive]
+backend = "extractive"
+
+[policies.quick]
+models = ["extractive"]
+"""
+
+
 def header(title: str) -> None:
     print(f"\n== {title} ==", flush=True)

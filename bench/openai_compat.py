@@ -25,21 +25,11 @@ c.prepare_env()  # before any api/ingest/rag import
 import numpy as np  # noqa: E402
 from query import COLLECTION, corpus, fill, run_with_corpus  # noqa: E402
 
-CATALOG = """
-default_policy = "quick"
-
-[models.extractive]
-backend = "extractive"
-
-[policies.quick]
-models = ["extractive"]
-"""
-
 
 async def run(args: argparse.Namespace, data_dir: Path) -> None:
     _, _, unique, texts = corpus(args)
     catalog = data_dir / "models.toml"
-    catalog.write_text(CATALOG)
+    catalog.write_text(c.EXTRACTIVE_CATALOG)
     settings = c.bench_settings(data_dir, generator={"catalog_file": catalog})
     async with c.running_app(settings) as (app, client):
         logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request otherwise

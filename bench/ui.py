@@ -36,15 +36,6 @@ QUESTIONS = [
     "Where is the new warehouse?",
     "What are the travel booking rules?",
 ]
-CATALOG = """
-default_policy = "quick"
-
-[models.extractive]
-backend = "extractive"
-
-[policies.quick]
-models = ["extractive"]
-"""
 
 
 def server_first_text(client: httpx.Client, question: str) -> float:
@@ -74,7 +65,7 @@ def main(args: argparse.Namespace) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request otherwise
     with c.scratch_dir("bench-ui") as data_dir:
         catalog = data_dir / "models.toml"
-        catalog.write_text(CATALOG)
+        catalog.write_text(c.EXTRACTIVE_CATALOG)
         app = create_app(c.bench_settings(data_dir, generator={"catalog_file": catalog}))
         with serving(app) as url:
             rt = app.state.runtime

@@ -8,8 +8,6 @@ documents ingested, Debian's Chromium driven by Playwright.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -19,43 +17,12 @@ import httpx
 from playwright.sync_api import Page, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.e2e.serve import serve_env, start_server, stop_server  # noqa: E402
+
 OUT = ROOT / "docs" / "ui"
 QUESTION = "How quickly must a severity 1 incident be acknowledged?"
 CHROMIUM = os.environ.get("RAG_TEST_CHROMIUM", "/usr/bin/chromium")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def serve(data_dir: Path) -> tuple[subprocess.Popen[bytes], str, str]:
-    """`rag serve` on a free port with an admin key made for it: (process, URL, key)."""
-    from rag.auth import ApiKeys
-    from rag.db.session import open_database
-
-    db = open_database(f"sqlite:///{data_dir}/rag.db")
-    key = ApiKeys(db).create("screenshots", ["admin"]).key
-    db.dispose()
-    port = free_port()
-    env = {**os.environ, "RAG_DATA_DIR": str(data_dir), "RAG_API__PORT": str(port)}
-    env.pop("QDRANT_URL", None)
-    log = (data_dir / "serve.log").open("w")
-    rag = [sys.executable, "-m", "cli.main", "serve"]
-    proc = subprocess.Popen(rag, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if httpx.get(f"{url}/readyz", timeout=10).status_code == 200:
-                return proc, url, key
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None:
-            break
-        time.sleep(0.5)
-    proc.kill()
-    raise SystemExit("rag serve did not start:\n" + (data_dir / "serve.log").read_text()[-3000:])
 
 
 def ingest(url: str, key: str) -> str:
@@ -79,9 +46,11 @@ def shoot(page: Page, name: str) -> None:
 
 
 def main() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the packaged models only
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="rag-ui-") as scratch:
-        proc, url, key = serve(Path(scratch))
+        env = serve_env(Path(scratch))
+        proc, url, key = start_server(env, timeout_s=300), env["RAG_API_URL"], env["RAG_API_KEY"]
         try:
             job_id = ingest(url, key)
             with sync_playwright() as playwright:
@@ -121,8 +90,7 @@ def main() -> None:
                 shoot(page, "ask-mobile-dark")
                 browser.close()
         finally:
-            proc.terminate()
-            proc.wait(timeout=60)
+            stop_server(proc)
 
 
 if __name__ == "__main__":

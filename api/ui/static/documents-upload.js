@@ -1,7 +1,7 @@
 // Uploads: files go to the collection in batches (one job), each archive to a job of its own.
 // Every file is a row of the list: its upload progress, then its state in the job, live.
 
-import { api, badge, bytes, h, report, upload } from "./ui.js";
+import { api, badge, bytes, h, oneAtATime, report, upload } from "./ui.js";
 import { finished, jobUrl, watchJob } from "./jobs-common.js";
 
 const ARCHIVE = /\.(zip|tar|tar\.gz|tgz)$/i;
@@ -105,28 +105,14 @@ export function uploader({ list, status, collection, access, onJob }) {
   /** The job's documents, to give each of our rows its state (throttled: one call at a time). */
   const follow = (jobId, mine) => {
     const byPath = new Map(mine.map((row) => [row.path, row]));
-    let busy = false;
-    let again = false;
-    const refresh = async () => {
-      if (busy) return void (again = true);
-      busy = true;
-      try {
-        const limit = Math.min(10000, Math.max(1, byPath.size * 2));
-        const job = await api(`/v1/jobs/${enc(jobId)}?documents_limit=${limit}`);
-        for (const doc of job.documents) {
-          const row = byPath.get(doc.source);
-          if (row && row.state !== doc.status) row.set(doc.status, doc.error || "");
-        }
-      } catch (error) {
-        report(error);
-      } finally {
-        busy = false;
-        if (again) {
-          again = false;
-          setTimeout(refresh, 500);
-        }
+    const refresh = oneAtATime(async () => {
+      const limit = Math.min(10000, Math.max(1, byPath.size * 2));
+      const job = await api(`/v1/jobs/${enc(jobId)}?documents_limit=${limit}`);
+      for (const doc of job.documents) {
+        const row = byPath.get(doc.source);
+        if (row && row.state !== doc.status) row.set(doc.status, doc.error || "");
       }
-    };
+    }, 500);
     watchJob(jobId, {
       onProgress: refresh,
       onDone: (job) => refresh().then(() => onJob(job)),

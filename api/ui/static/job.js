@@ -2,7 +2,7 @@
 // stream; rejected inputs, failed documents and a page of its documents from GET /v1/jobs/{id};
 // the actions that apply to its status (pause, resume, retry failed, cancel).
 
-import { api, badge, confirmDialog, h, report, toast, when } from "./ui.js";
+import { api, badge, confirmDialog, h, oneAtATime, report, toast, when } from "./ui.js";
 import {
   ACTIVE,
   countsList,
@@ -147,23 +147,7 @@ async function loadDocuments() {
 }
 
 // Documents are fetched again as the stream reports changes, one call at a time.
-let busy = false;
-let again = false;
-async function refresh() {
-  if (busy) return void (again = true);
-  busy = true;
-  try {
-    await loadDocuments();
-  } catch (error) {
-    report(error);
-  } finally {
-    busy = false;
-    if (again) {
-      again = false;
-      setTimeout(refresh, 1000);
-    }
-  }
-}
+const refresh = oneAtATime(loadDocuments, 1000);
 
 function follow() {
   if (stop || !ACTIVE.has(job.status)) return;

@@ -77,6 +77,32 @@ export function upload(path, form, onProgress = () => {}) {
   });
 }
 
+/** `task` made safe to call often: one run at a time; calls during a run make one more run,
+ * `pauseMs` after it. Errors go to report(). */
+export function oneAtATime(task, pauseMs) {
+  let running = false;
+  let again = false;
+  const run = async () => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    try {
+      await task();
+    } catch (error) {
+      report(error);
+    } finally {
+      running = false;
+      if (again) {
+        again = false;
+        setTimeout(run, pauseMs);
+      }
+    }
+  };
+  return run;
+}
+
 /** Each Server-Sent Event of a fetch response, as {event, data} with data parsed as JSON. */
 export async function* events(response) {
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
