@@ -45,6 +45,7 @@ echo "==> asking: $QUESTION"
 cat <<TXT
 
 The service is running at $URL (API docs: $URL/docs; stop it with: make stop).
+Web UI: $URL/ui (sign in with the key in .rag/demo-key).
 Every /v1 call needs an API key; the demo's admin key is in .rag/demo-key:
   export RAG_API_KEY=\$(cat .rag/demo-key)
 Try next:

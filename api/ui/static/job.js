@@ -204,6 +204,7 @@ action("cancel", async () => {
   const sure = await confirmDialog(
     "Cancel this job? Queued documents are dropped; those under way stop at their next step.",
     "Cancel job",
+    "Keep it",
   );
   return sure ? api(`${BASE}`, { method: "DELETE" }) : null;
 });

@@ -186,3 +186,32 @@ def test_the_pages_fit_a_phone(page: Page, ui: Ui) -> None:
     page.get_by_role("link", name=re.compile(r"^Job ")).first.click()
     expect(page.get_by_role("status").filter(has_text="finished")).to_contain_text("succeeded")
     assert fits(page)
+
+
+def paused_job(ui: Ui, collection: str) -> str:
+    """A job of many notes, paused through the API before the worker could finish it."""
+    ui.admin.post("/v1/collections", json={"name": collection})
+    notes = [
+        {"source": f"n{i}.md", "text": f"# Note {i}\n\nItem {i} is on shelf {i}."}
+        for i in range(120)
+    ]
+    job = ui.admin.post(f"/v1/collections/{collection}/documents/text", json={"documents": notes})
+    job_id = str(job.json()["id"])
+    paused = ui.admin.post(f"/v1/jobs/{job_id}/pause")
+    assert paused.status_code == 200, paused.text  # 409: it finished first (a much faster machine)
+    return job_id
+
+
+def test_a_paused_job_is_resumed_and_another_cancelled_from_its_page(page: Page, ui: Ui) -> None:
+    resumed, cancelled = paused_job(ui, "jobs-resume"), paused_job(ui, "jobs-cancel")
+    sign_in(page, ui.key(["ingest"]), f"/ui/jobs/{resumed}")
+    expect(page.get_by_role("button", name="Pause")).to_be_hidden()
+    page.get_by_role("button", name="Resume").click()
+    expect(page.locator("#job-status")).to_contain_text("succeeded", timeout=120_000)
+    expect(page.get_by_role("button", name="Cancel job")).to_be_hidden()
+
+    page.goto(f"/ui/jobs/{cancelled}")
+    page.get_by_role("button", name="Cancel job").click()
+    page.get_by_role("dialog").get_by_role("button", name="Cancel job").click()
+    expect(page.locator("#job-status")).to_contain_text("cancelled")
+    assert ui.admin.get(f"/v1/jobs/{cancelled}").json()["status"] == "cancelled"
