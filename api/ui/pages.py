@@ -4,6 +4,7 @@ navigation shows what the key's scopes allow); its script fetches and changes da
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
@@ -14,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import CSRF_HEADER, SESSION_COOKIE, session_token, signed_in
+from api.auth import SESSION_COOKIE, session_token, signed_in
 from rag import __version__
 from rag.auth import ANONYMOUS, Principal, Scope
 from rag.errors import Forbidden, RagError, Unauthenticated
@@ -66,7 +67,7 @@ def _render(request: Request, template: str, status: int = 200, **context: Any) 
     response = templates.TemplateResponse(
         request,
         template,
-        {"version": __version__, "pages": PAGES, "csrf_header": CSRF_HEADER, **context},
+        {"version": __version__, "pages": PAGES, **context},
         status_code=status,
     )
     response.headers.update(HEADERS)
@@ -159,6 +160,7 @@ async def login(
         token, session = await run_in_threadpool(runtime.sessions.open, key)
     except RagError as exc:
         status = 401 if isinstance(exc, Unauthenticated) else 503
+        runtime.audit.record("ui.signin", key_name=None, status=status, target=_key_id(key))
         message = "That key is not valid (or was revoked)." if status == 401 else exc.message
         return _render(
             request,
@@ -180,6 +182,13 @@ async def login(
         samesite="strict",
     )
     return response
+
+
+def _key_id(presented: str) -> str | None:
+    """The public id of a key as presented (rag_<id>_<secret>), to audit a refused sign-in by;
+    None when it is not shaped like one (a password pasted by mistake is never recorded)."""
+    match = re.fullmatch(r"rag_([0-9a-f]{12})_.+", presented.strip())
+    return match.group(1) if match else None
 
 
 def _secure(request: Request, runtime: Runtime) -> bool:

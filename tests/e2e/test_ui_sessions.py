@@ -180,6 +180,8 @@ async def test_sign_in_refuses_bad_keys_other_sites_and_open_redirects(app: Fast
     async with browser(app) as client:
         bad = await client.post("/ui/login", data={"key": "rag_000000000000_wrong"})
         assert bad.status_code == 401 and "not valid" in bad.text and "Traceback" not in bad.text
+        refused = app.state.runtime.audit.page(action="ui.signin", limit=50)
+        assert any(e.status == 401 for e in refused)  # failed sign-ins are audited too
         assert "rag_session" not in client.cookies
         forged = await client.post(
             "/ui/login", data={"key": key}, headers={"Origin": "https://evil.test"}
