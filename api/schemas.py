@@ -102,6 +102,12 @@ class QueryRequest(SearchRequest):
         description="Server-Sent Events: `token` (or `verified`) events, then `answer` (or "
         "`error`).",
     )
+    collections: list[str] = Field(
+        default_factory=list,
+        max_length=10,
+        description="More collections searched with `collection`, in one ranking: the answer "
+        "may cite any of them.",
+    )
     history: list[str] = Field(
         default_factory=list,
         max_length=20,
@@ -114,6 +120,10 @@ class QueryRequest(SearchRequest):
         "verified: `verified` events with only the sentences that passed verification (what "
         "a person should see).",
     )
+
+    def searched(self) -> list[str]:
+        """`collection` and then `collections`, each once."""
+        return list(dict.fromkeys([self.collection, *self.collections]))
 
     def route_request(self) -> RouteRequest | None:
         if self.model is None and self.policy is None:

@@ -77,6 +77,9 @@ class Citation(BaseModel):
     marker: int = Field(description="The [n] this citation is shown as in the answer.")
     chunk_id: str
     document_id: str
+    collection: str | None = Field(
+        default=None, description="The collection the document is in (several may be searched)."
+    )
     source: str
     title: str
     section: str | None

@@ -33,10 +33,17 @@ def _check(body: SearchRequest, rt: Runtime, caller: Caller) -> None:
         )
 
 
-def _audit(caller: Caller, action: str, body: SearchRequest, document_ids: list[str]) -> None:
+def _audit(
+    caller: Caller,
+    action: str,
+    body: SearchRequest,
+    document_ids: list[str],
+    collection: str | None = None,
+) -> None:
     question: dict[str, Any] = {"question": body.question} if caller.audit_questions else {}
     ids = list(dict.fromkeys(document_ids))
-    caller.record(action, collection=body.collection, document_ids=ids, **question)
+    collection = collection or body.collection
+    caller.record(action, collection=collection, document_ids=ids, **question)
 
 
 @router.post("/retrieve")
@@ -66,21 +73,24 @@ async def query(body: QueryRequest, rt: RuntimeDep, request: Request, caller: Qu
     `answer` event (the checked answer, whose `revised` says whether it differs from the
     streamed text), or an `error` event."""
     _check(body, rt, caller)
+    names = body.searched()
+    for name in names[1:]:
+        caller.check_collection(name)
+    target: str | list[str] = names if len(names) > 1 else body.collection
+    shown = ",".join(names)[:64]  # as the audit log and the scoreboard record it
     if body.history:  # a follow-up: asked with the latest questions it refers back to
         body = body.model_copy(update={"question": condense(body.question, body.history)})
     route, access = body.route_request(), caller.access
     if not body.stream:
         answer = await run_in_threadpool(
-            lambda: rt.answerer.answer(
-                body.collection, body.question, body, route=route, access=access
-            )
+            lambda: rt.answerer.answer(target, body.question, body, route=route, access=access)
         )
-        _audit(caller, "query", body, [c.document_id for c in answer.citations])
-        return await run_in_threadpool(rateable, rt, caller, body.collection, body.question, answer)
+        _audit(caller, "query", body, [c.document_id for c in answer.citations], shown)
+        return await run_in_threadpool(rateable, rt, caller, shown, body.question, answer)
     # Retrieval and the choice of model happen now, so a bad request is still a plain 4xx.
     events = await run_in_threadpool(
         lambda: rt.answerer.stream(
-            body.collection,
+            target,
             body.question,
             body,
             route=route,
@@ -92,8 +102,8 @@ async def query(body: QueryRequest, rt: RuntimeDep, request: Request, caller: Qu
         _server_sent_events(
             events,
             request,
-            lambda a: _audit(caller, "query", body, a),
-            lambda a: rateable(rt, caller, body.collection, body.question, a),
+            lambda a: _audit(caller, "query", body, a, shown),
+            lambda a: rateable(rt, caller, shown, body.question, a),
         ),
         media_type="text/event-stream",
         headers=SSE_HEADERS,

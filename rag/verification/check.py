@@ -146,6 +146,7 @@ def _citations(
                 marker=markers[passage],
                 chunk_id=chunk.id,
                 document_id=chunk.document_id,
+                collection=chunk.collection,
                 source=chunk.source,
                 title=chunk.title,
                 section=chunk.section,

@@ -220,6 +220,12 @@ async def test_tenant_lists_and_admin_routes_are_limited(
     assert [c["name"] for c in listed] == ["mine"]
     jobs = (await client.get("/v1/jobs", headers=tenant)).json()
     assert {j["collection"] for j in jobs} == {"mine"}
+    # A second collection searched with the first is checked as the first is.
+    body = {"collection": "mine", "collections": ["theirs"], "question": "When?"}
+    error = assert_error(
+        await client.post("/v1/query", json=body, headers=tenant), 404, "not_found"
+    )
+    assert error["message"] == "collection 'theirs' not found"
     # A collection-limited admin key could otherwise mint itself a wider key.
     assert_error(await client.get("/v1/keys", headers=tenant), 403, "forbidden")
     body = {"name": "wider", "scopes": ["admin"]}

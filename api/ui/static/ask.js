@@ -10,8 +10,9 @@ const select = document.getElementById("collection");
 const turns = document.getElementById("turns");
 const stop = document.getElementById("stop");
 const send = document.getElementById("send");
+const also = document.getElementById("also");
 let history = [];
-let conversationOf = null; // the collection the conversation's questions went to
+let conversationOf = null; // the collections the conversation's questions went to
 let running = null;
 // Browser-side timings a test or bench can read: when the first verified text was shown.
 window.ragTimings = [];
@@ -46,9 +47,28 @@ function withMarkers(text, citations, collection) {
 
 function chip(citation, collection) {
   const where = citation.page ? `, p. ${citation.page}` : "";
+  const other = citation.collection && citation.collection !== collection;
   return h("button", { type: "button", class: "chip",
     title: citation.snippet, onclick: () => openSource(citation, collection) },
-    `[${citation.marker}] ${citation.title || citation.source}${where}`);
+    `[${citation.marker}] ${citation.title || citation.source}${where}`,
+    other ? ` · ${citation.collection}` : "");
+}
+
+/** The collections ticked under "Also search", besides the one selected. */
+function alsoSearched() {
+  return [...also.querySelectorAll("input:checked")].map((i) => i.value)
+    .filter((name) => name !== select.value);
+}
+
+/** A checkbox per collection but the selected one. */
+function offerOthers(names) {
+  const ticked = new Set(alsoSearched());
+  also.querySelectorAll("label").forEach((label) => label.remove());
+  for (const name of names.filter((n) => n !== select.value)) {
+    also.append(h("label", { class: "check" },
+      h("input", { type: "checkbox", value: name, checked: ticked.has(name) }), name));
+  }
+  document.getElementById("more").classList.toggle("hidden", names.length < 2);
 }
 
 function meta(answer) {
@@ -100,6 +120,8 @@ function finish(view, answer, collection) {
 
 async function ask(question) {
   const collection = select.value;
+  const others = alsoSearched();
+  const searched = [collection, ...others].join(",");
   const text = h("div", { class: "answer cursor", "aria-live": "polite", "aria-busy": "true" });
   const chips = h("div", { class: "chips", "aria-label": "Sources" });
   const info = h("p", { class: "meta" });
@@ -110,7 +132,9 @@ async function ask(question) {
   turn.scrollIntoView({ block: "nearest" });
   const controller = new AbortController();
   busy(controller);
-  const body = { collection, question, history, stream: true, stream_mode: "verified" };
+  if (searched !== conversationOf) history = []; // a follow-up never spans other collections
+  const body = { collection, collections: others, question, history, stream: true,
+    stream_mode: "verified" };
   const started = performance.now();
   let shown = false;
   try {
@@ -128,7 +152,7 @@ async function ask(question) {
       }
     }
     history = [...history, question].slice(-10);
-    conversationOf = collection;
+    conversationOf = searched;
   } catch (error) {
     text.classList.remove("cursor");
     text.setAttribute("aria-busy", "false");
@@ -163,13 +187,13 @@ document.getElementById("new-conversation").addEventListener("click", () => {
   turns.replaceChildren();
   input.focus();
 });
-select.addEventListener("change", () => {
-  if (select.value !== conversationOf) history = []; // a follow-up never spans collections
-});
 
 try {
   const chosen = new URLSearchParams(location.search).get("collection");
-  if (!(await collectionPicker(select, chosen)).length) {
+  const names = await collectionPicker(select, chosen);
+  offerOthers(names);
+  select.addEventListener("change", () => offerOthers(names));
+  if (!names.length) {
     form.querySelector("fieldset, textarea").disabled = true;
     send.disabled = true;
     toast("No collection to ask yet: upload documents first.", "error");

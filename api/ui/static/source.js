@@ -58,7 +58,8 @@ function showPage(citation, collection) {
   pageImage.src = `${base}${encodeURIComponent(citation.document_id)}/pages/${citation.page}?${query}`;
 }
 
-export async function openSource(citation, collection) {
+export async function openSource(citation, selected) {
+  const collection = citation.collection || selected;
   panel.classList.remove("hidden");
   layout.classList.remove("no-source");
   title.textContent = `[${citation.marker}] ${citation.title || citation.source}`;

@@ -163,3 +163,22 @@ def test_narrow_screens_keyboard_and_dark_mode(page: Page, ui: Ui, gpt: StubServ
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") != background
     page.reload()
     assert page.evaluate("document.documentElement.dataset.theme") != theme  # kept
+
+
+def test_other_collections_are_searched_with_the_selected_one(
+    page: Page, ui: Ui, gpt: StubServer
+) -> None:
+    warehouse = "The new warehouse opens in Lyon in April."
+    ui.add_texts("sites", [{"source": "warehouse.md", "text": f"# Warehouse\n\n{warehouse}"}])
+    gpt.answer_text = "The new warehouse opens in Lyon in April [1]."
+    sign_in(page, ui.key(["query"]), "/ui/ask")
+    page.get_by_label("Collection").select_option("fleet")
+    page.get_by_text("Also search other collections").click()
+    page.get_by_role("checkbox", name="sites").check()
+    expect(page.get_by_role("checkbox", name="fleet")).to_have_count(0)  # it is the selected one
+    ask(page, "Where does the new warehouse open?")
+    chip = page.get_by_role("button", name="[1] warehouse · sites")
+    chip.click()
+    expect(page.locator("#source-text mark")).to_have_text(warehouse)
+    [request] = [r for r in gpt.requests if r.method == "POST"]
+    assert warehouse in request.body["messages"][-1]["content"]
