@@ -69,7 +69,7 @@ class Ui:
         assert self.wait_for_job(response.json()["id"])["status"] == "succeeded"
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def ui_stubs() -> Iterator[dict[str, StubServer]]:
     with model_stubs() as found:
         yield found
@@ -81,10 +81,11 @@ def gpt(ui_stubs: dict[str, StubServer]) -> StubServer:
     return reset_stubs(ui_stubs, ANSWER)
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def ui(tmp_path_factory: pytest.TempPathFactory, ui_stubs: dict[str, StubServer]) -> Iterator[Ui]:
-    """One served app for the UI tests, with collection 'fleet' (a public document and one for
-    group hr only) indexed."""
+    """A served app per module (every app's in-process worker takes the session's one Celery
+    queue: two alive at once would take each other's tasks), with collection 'fleet' (a public
+    document and one for group hr only) indexed."""
     data_dir = tmp_path_factory.mktemp("ui")
     catalog = write_catalog(data_dir / "models.toml", ui_stubs)
     os.environ[KEY_ENV] = "sk-test"
@@ -115,7 +116,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory, ui_stubs: dict[str, StubServer]
         os.environ.pop(KEY_ENV, None)
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     assert shutil.which(CHROMIUM), f"{CHROMIUM} is missing: `make setup` installs chromium"
     with sync_playwright() as playwright:
