@@ -100,9 +100,10 @@ def test_the_options_are_the_apis() -> None:
     """The adapters take exactly the API's search options, so none is silently dropped (what
     to search and the conversation are the engine's own: its collection, one question)."""
     request = {"collection", "collections", "question", "history", "stream", "stream_mode"}
-    assert set(SearchOptions.__optional_keys__) | {"model", "policy"} == set(
-        QueryRequest.model_fields
-    ) - request
+    assert (
+        set(SearchOptions.__optional_keys__) | {"model", "policy"}
+        == set(QueryRequest.model_fields) - request
+    )
     with pytest.raises(TypeError, match="topk"):
         RagRetriever(COLLECTION, topk=3)  # type: ignore[call-arg]
 
