@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -198,32 +198,32 @@ class ApiKeys:
 
     def authenticate(self, presented: str) -> Principal:
         """The key's principal; `Unauthenticated` for a malformed, unknown or revoked key."""
-        digest, now = _hash(presented), time.monotonic()
-        cached = self._verified.get(digest)
-        if cached is not None and now - cached[0] < self.cache_s:
-            return cached[1]
-        principal = self._verify(presented)
-        if len(self._verified) > CACHE_SIZE:
-            self._verified.clear()
-        self._verified[digest] = (now, principal)
-        return principal
+        return self._cached(_hash(presented), lambda: self._verify(presented))
 
     def principal_of(self, key_id: str) -> Principal:
         """The principal of a key by its id (a web UI session names the key it signed in
         with), cached like `authenticate`; `Unauthenticated` once it is revoked or gone."""
-        cache_key, now = f"id:{key_id}", time.monotonic()
+        return self._cached(f"id:{key_id}", lambda: self._load(key_id))
+
+    def _cached(self, cache_key: str, load: Callable[[], Principal]) -> Principal:
+        """A principal verified within `cache_s`, else `load()`ed and remembered."""
+        now = time.monotonic()
         cached = self._verified.get(cache_key)
         if cached is not None and now - cached[0] < self.cache_s:
             return cached[1]
+        principal = load()
+        if len(self._verified) > CACHE_SIZE:
+            self._verified.clear()
+        self._verified[cache_key] = (now, principal)
+        return principal
+
+    def _load(self, key_id: str) -> Principal:
         with self.db.session() as session:
             row = session.get(ApiKeyRow, key_id)
             if row is None or row.revoked_at is not None:
                 raise Unauthenticated("the API key this session signed in with was revoked")
             principal = _principal(row)
         self._touch(key_id)
-        if len(self._verified) > CACHE_SIZE:
-            self._verified.clear()
-        self._verified[cache_key] = (now, principal)
         return principal
 
     def _verify(self, presented: str) -> Principal:
