@@ -9,7 +9,6 @@ collections it may use (none listed = all) and the groups whose documents it may
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import time
@@ -23,6 +22,7 @@ from sqlalchemy import select, update
 from rag.access import principal_tokens
 from rag.db.session import Database
 from rag.db.tables import ApiKeyRow, utcnow
+from rag.digests import sha256_text
 from rag.errors import ConflictError, Forbidden, InvalidInput, NotFoundError, Unauthenticated
 from rag.models import UtcDatetime
 
@@ -110,10 +110,6 @@ class CreatedKey(ApiKeyInfo):
     key: str  # shown once
 
 
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 def _principal(row: ApiKeyRow) -> Principal:
     return Principal(
         name=row.name,
@@ -162,7 +158,7 @@ class ApiKeys:
         row = ApiKeyRow(
             id=key_id,
             name=name.strip(),
-            secret_hash=_hash(secret),
+            secret_hash=sha256_text(secret),
             scopes=scopes,
             collections=None if collections is None else sorted(collections),
             groups=groups,
@@ -198,7 +194,7 @@ class ApiKeys:
 
     def authenticate(self, presented: str) -> Principal:
         """The key's principal; `Unauthenticated` for a malformed, unknown or revoked key."""
-        return self._cached(_hash(presented), lambda: self._verify(presented))
+        return self._cached(sha256_text(presented), lambda: self._verify(presented))
 
     def principal_of(self, key_id: str) -> Principal:
         """The principal of a key by its id (a web UI session names the key it signed in
@@ -235,7 +231,7 @@ class ApiKeys:
             if (
                 row is None
                 or row.revoked_at is not None
-                or not hmac.compare_digest(row.secret_hash, _hash(secret))
+                or not hmac.compare_digest(row.secret_hash, sha256_text(secret))
             ):
                 raise Unauthenticated("invalid or revoked API key")
             principal = _principal(row)

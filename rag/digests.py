@@ -1,4 +1,5 @@
-"""The sha256 of a file, read in blocks: what checks a packaged model and an ONNX export."""
+"""SHA-256 hex digests: of a file, read in blocks (what checks a packaged model and an ONNX
+export), and of a secret (what API keys and web UI sessions store instead of it)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ import hashlib
 from pathlib import Path
 
 _BLOCK = 8 << 20
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def sha256_file(path: Path) -> str:

@@ -6,7 +6,6 @@ CSRF token, required on every request that changes something."""
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from sqlalchemy import delete
 from rag.auth import ApiKeys, Principal
 from rag.db.session import Database
 from rag.db.tables import UiSessionRow, utcnow
+from rag.digests import sha256_text
 from rag.errors import Unauthenticated
 
 CACHE_S = 5.0
@@ -27,10 +27,6 @@ CACHE_SIZE = 10_000
 class SignedIn:
     principal: Principal
     csrf: str
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class Sessions:
@@ -48,7 +44,7 @@ class Sessions:
             session.execute(delete(UiSessionRow).where(UiSessionRow.expires_at < now))
             session.add(
                 UiSessionRow(
-                    id=_digest(token),
+                    id=sha256_text(token),
                     key_id=principal.key_id,
                     csrf=csrf,
                     created_at=now,
@@ -60,7 +56,7 @@ class Sessions:
     def resolve(self, token: str) -> SignedIn:
         """The signed-in session; `Unauthenticated` when it ended, expired or its key was
         revoked."""
-        digest, now = _digest(token), time.monotonic()
+        digest, now = sha256_text(token), time.monotonic()
         cached = self._rows.get(digest)
         if cached is None or now - cached[0] >= CACHE_S:
             with self.db.session() as session:
@@ -79,7 +75,7 @@ class Sessions:
         return SignedIn(self.keys.principal_of(key_id), csrf)
 
     def close(self, token: str) -> None:
-        digest = _digest(token)
+        digest = sha256_text(token)
         self._rows.pop(digest, None)
         with self.db.session() as session:
             session.execute(delete(UiSessionRow).where(UiSessionRow.id == digest))
