@@ -71,7 +71,7 @@ def _principal(runtime: Runtime, headers: dict[str, str], method: str) -> Princi
     auth = runtime.settings.auth
     if not auth.enabled:
         return ANONYMOUS
-    if "authorization" not in headers and (token := session_token(headers)):
+    if "authorization" not in headers and (token := _session_token(headers)):
         return signed_in(runtime, token, method, headers.get(CSRF_HEADER, "")).principal
     scheme, _, token = headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -82,7 +82,7 @@ def _principal(runtime: Runtime, headers: dict[str, str], method: str) -> Princi
     return principal
 
 
-def session_token(headers: dict[str, str]) -> str | None:
+def _session_token(headers: dict[str, str]) -> str | None:
     return cookie_parser(headers.get("cookie", "")).get(SESSION_COOKIE) or None
 
 

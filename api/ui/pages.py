@@ -15,7 +15,8 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import SESSION_COOKIE, session_token, signed_in
+from api.auth import SESSION_COOKIE, signed_in
+from api.deps import get_runtime
 from rag import __version__
 from rag.auth import ANONYMOUS, Principal, Scope
 from rag.errors import Forbidden, RagError, Unauthenticated
@@ -42,18 +43,12 @@ templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
 def _viewer(request: Request) -> tuple[Principal, str] | None:
     """The signed-in principal and its CSRF token; None when signed out."""
-    runtime = _runtime(request)
+    runtime = get_runtime(request)
     if not runtime.settings.auth.enabled:
         return ANONYMOUS, ""
-    headers = {k.lower(): v for k, v in request.headers.items()}
-    if not (token := session_token(headers)):
+    if not (token := request.cookies.get(SESSION_COOKIE)):
         return None
     try:
         session = signed_in(runtime, token, "GET", "")
@@ -144,7 +139,7 @@ async def login_form(request: Request, next: str | None = None) -> Response:
 async def login(
     request: Request, key: Annotated[str, Form()] = "", next: Annotated[str, Form()] = ""
 ) -> Response:
-    runtime = _runtime(request)
+    runtime = get_runtime(request)
     if not _same_origin(request):
         return _render(
             request,
@@ -200,9 +195,8 @@ def _secure(request: Request, runtime: Runtime) -> bool:
 
 @router.post("/logout")
 async def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
-    runtime = _runtime(request)
-    headers = {k.lower(): v for k, v in request.headers.items()}
-    if token := session_token(headers):
+    runtime = get_runtime(request)
+    if token := request.cookies.get(SESSION_COOKIE):
         try:
             await run_in_threadpool(signed_in, runtime, token, "POST", csrf)
         except Forbidden:
