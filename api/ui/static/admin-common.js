@@ -1,7 +1,7 @@
 // What the admin tabs share: a table builder, a panel's load-and-show cycle, inline form errors,
 // a confirmation that makes the user type a name, and small formatters.
 
-import { ApiError, h, report } from "./ui.js";
+import { ApiError, h, modal, report } from "./ui.js";
 
 const cls = (column) =>
   [column.num && "num", column.optional && "optional"].filter(Boolean).join(" ") || null;
@@ -88,41 +88,35 @@ export async function busy(button, action) {
 
 /** A modal confirmation that is enabled only once `expected` is typed; resolves true if done. */
 export function typedConfirm(message, expected, confirm) {
-  return new Promise((resolve) => {
-    const input = h("input", {
-      id: "typed-confirm",
-      autocomplete: "off",
-      spellcheck: "false",
-      "aria-describedby": "typed-confirm-text",
-    });
-    const ok = h("button", { value: "ok", class: "danger", disabled: true }, confirm);
-    input.addEventListener("input", () => {
-      ok.disabled = input.value !== expected;
-    });
-    input.addEventListener("keydown", (event) => {
-      // Enter would press the form's first button (Cancel): confirm instead once it matches.
-      if (event.key !== "Enter") return;
-      event.preventDefault();
-      if (input.value === expected) dialog.close("ok");
-    });
-    const dialog = h(
-      "dialog",
-      { "aria-labelledby": "typed-confirm-text" },
-      h("form", { method: "dialog", class: "stack" },
-        h("p", { id: "typed-confirm-text" }, message),
-        h("label", { for: "typed-confirm" }, "Type ", h("code", {}, expected), " to confirm"),
-        input,
-        h("div", { class: "row" }, h("button", { value: "cancel" }, "Cancel"), ok),
-      ),
-    );
-    dialog.addEventListener("close", () => {
-      resolve(dialog.returnValue === "ok" && input.value === expected);
-      dialog.remove();
-    });
-    document.body.append(dialog);
-    dialog.showModal();
-    input.focus();
+  const input = h("input", {
+    id: "typed-confirm",
+    autocomplete: "off",
+    spellcheck: "false",
+    "aria-describedby": "typed-confirm-text",
   });
+  const ok = h("button", { value: "ok", class: "danger", disabled: true }, confirm);
+  input.addEventListener("input", () => {
+    ok.disabled = input.value !== expected;
+  });
+  input.addEventListener("keydown", (event) => {
+    // Enter would press the form's first button (Cancel): confirm instead once it matches.
+    if (event.key !== "Enter") return;
+    event.preventDefault();
+    if (input.value === expected) dialog.close("ok");
+  });
+  const dialog = h(
+    "dialog",
+    { "aria-labelledby": "typed-confirm-text" },
+    h("form", { method: "dialog", class: "stack" },
+      h("p", { id: "typed-confirm-text" }, message),
+      h("label", { for: "typed-confirm" }, "Type ", h("code", {}, expected), " to confirm"),
+      input,
+      h("div", { class: "row" }, h("button", { value: "cancel" }, "Cancel"), ok),
+    ),
+  );
+  const done = modal(dialog, () => dialog.returnValue === "ok" && input.value === expected);
+  input.focus();
+  return done;
 }
 
 /** "a, b ,,c" → ["a", "b", "c"]. */

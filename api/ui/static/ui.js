@@ -166,20 +166,25 @@ export function report(error) {
 
 /** A modal question; resolves true when confirmed. */
 export function confirmDialog(message, confirm = "Confirm", dismiss = "Cancel") {
+  const dialog = h(
+    "dialog",
+    { "aria-labelledby": "confirm-text" },
+    h("p", { id: "confirm-text" }, message),
+    h(
+      "form",
+      { method: "dialog", class: "row" },
+      h("button", { value: "cancel", autofocus: true }, dismiss),
+      h("button", { value: "ok", class: "danger" }, confirm),
+    ),
+  );
+  return modal(dialog, () => dialog.returnValue === "ok");
+}
+
+/** Show `dialog` as a modal; resolves to `result()` once it closes, and removes it. */
+export function modal(dialog, result) {
   return new Promise((resolve) => {
-    const dialog = h(
-      "dialog",
-      { "aria-labelledby": "confirm-text" },
-      h("p", { id: "confirm-text" }, message),
-      h(
-        "form",
-        { method: "dialog", class: "row" },
-        h("button", { value: "cancel", autofocus: true }, dismiss),
-        h("button", { value: "ok", class: "danger" }, confirm),
-      ),
-    );
     dialog.addEventListener("close", () => {
-      resolve(dialog.returnValue === "ok");
+      resolve(result());
       dialog.remove();
     });
     document.body.append(dialog);
