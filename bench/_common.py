@@ -7,6 +7,7 @@ Celery app in `ingest.celery_app` reads its queue from the settings at import ti
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import sys
@@ -37,6 +38,7 @@ def prepare_env() -> str:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ["RAG_WORKER__QUEUE"] = QUEUE
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
     if str(ROOT) not in sys.path:  # run as `python bench/x.py` from anywhere
         sys.path.insert(0, str(ROOT))
     return QUEUE

@@ -95,6 +95,51 @@ def fill(
         rt.store.upsert(chunks, vectors.tolist(), [sparse[j] for j in js.tolist()])
 
 
+def building(rt: Any) -> bool:
+    """An index build of the edge store is running (`rag.stores.edge_index`)."""
+    indexer = getattr(rt.store, "indexer", None)
+    return indexer is not None and indexer.building(COLLECTION)
+
+
+def wait_for_index(rt: Any) -> float:
+    started = time.perf_counter()
+    while building(rt):
+        time.sleep(0.2)
+    return time.perf_counter() - started
+
+
+def recall(rt: Any, queries: list[str], n: int = 50) -> tuple[float, float]:
+    """The store's dense top 10 against exact search on the same shard, averaged over queries:
+    of the points, and of the passages (a perturbed copy stands for its original)."""
+    import qdrant_edge as qe
+
+    from rag.models import SparseVector
+    from rag.stores._qdrant_common import DENSE
+
+    shard, points, passages = rt.store.current(COLLECTION), [], []
+    for q in queries[:n]:
+        dense = rt.embedder.embed_query(q)
+        hits = rt.store.search(
+            COLLECTION,
+            dense=dense,
+            sparse=SparseVector(indices=[], values=[]),
+            mode="dense",
+            limit=10,
+        )
+        request = qe.QueryRequest(
+            limit=10,
+            query=qe.Query.Nearest(dense, using=DENSE),
+            params=qe.SearchParams(exact=True),
+            with_payload=True,
+        )
+        exact = shard.query(request)
+        ids = [{h.chunk.id for h in hits}, {str(p.id) for p in exact}]
+        texts = [{h.chunk.text for h in hits}, {p.payload["text"] for p in exact}]
+        points.append(len(ids[0] & ids[1]) / 10)
+        passages.append(len(texts[0] & texts[1]) / len(texts[1]))
+    return float(np.mean(points)), float(np.mean(passages))
+
+
 def recorded(caught: list[warnings.WarningMessage]) -> str:
     return "; ".join(f"{w.category.__name__}: {w.message}" for w in caught) or "none"
 
@@ -178,6 +223,17 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
             )
             print(f" {count} loaded in {filling:.1f}s in all")
             print(f"  warnings while upserting: {recorded(caught)}")
+            if building(rt):
+                print("  an index build is running: hybrid while it runs (searched exactly)")
+                await measure(client, rt, "hybrid", queries, args)
+                settle = wait_for_index(rt)
+                print(f"  index builds finished {settle:.1f}s after the last upsert;", end="")
+                points, passages = recall(rt, queries)
+                print(
+                    f"\n  dense top 10 from the index against exact: {points:.3f} of the points,",
+                    end="",
+                )
+                print(f" {passages:.3f} of the passages")
             p50s = {m: await measure(client, rt, m, queries, args) for m in args.modes.split(",")}
             for mode, (api_p50, raw_p50) in p50s.items():
                 print(f"  {mode:6s} API p50 / raw (embed + search) p50 = {api_p50 / raw_p50:.2f}")

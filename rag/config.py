@@ -37,6 +37,13 @@ class QdrantSettings(BaseModel):
     )
     collection_prefix: str = "rag_"
     timeout_s: float = 10.0
+    index_threshold: int = Field(
+        default=50_000,
+        ge=0,
+        description="Embedded edge store: once a collection holds this many points more than at "
+        "its last index build, its HNSW index is built in a child process and swapped in "
+        "(searches stay exact meanwhile); 0 = never.",
+    )
 
 
 class EmbeddingSettings(BaseModel):

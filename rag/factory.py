@@ -62,7 +62,11 @@ def build_embedder(settings: Settings) -> Embedder:
 def build_store(settings: Settings) -> QdrantStore | QdrantEdgeStore:
     q = settings.qdrant
     if q.url is None and q.embedded_engine == "edge":
-        return QdrantEdgeStore(path=settings.qdrant_path, prefix=q.collection_prefix)
+        return QdrantEdgeStore(
+            path=settings.qdrant_path,
+            prefix=q.collection_prefix,
+            index_threshold=q.index_threshold,
+        )
     api_key = q.api_key.get_secret_value() if q.api_key else None
     register_secret(api_key)
     return QdrantStore(

@@ -116,18 +116,18 @@ class Ingestor:
         metrics.observe_document(
             outcome.status, chunks=outcome.chunks, seconds=outcome.seconds, reason=outcome.code
         )
+        open_items = (
+            select(func.count())
+            .select_from(JobItemRow)
+            .where(JobItemRow.job_id == job_id, JobItemRow.status.not_in(FINISHED_ITEM_STATES))
+            .scalar_subquery()
+        )
         with self.db.session() as session:
-            job = session.get(JobRow, job_id)
-            open_items = session.scalar(
-                select(func.count())
-                .select_from(JobItemRow)
-                .where(
-                    JobItemRow.job_id == job_id,
-                    JobItemRow.status.not_in(FINISHED_ITEM_STATES),
-                )
-            )
-            if job is not None and not open_items:
-                metrics.JOB_DURATION.observe((utcnow() - job.created_at).total_seconds())
+            job = session.execute(
+                select(JobRow.created_at, open_items).where(JobRow.id == job_id)
+            ).first()
+        if job is not None and not job[1]:
+            metrics.JOB_DURATION.observe((utcnow() - job[0]).total_seconds())
 
     def _index(self, work: Work) -> int:
         elements = self.parse(Path(work.path), work.source)

@@ -35,12 +35,13 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from rag.db.session import Database
 from rag.db.tables import (
     FINISHED_ITEM_STATES,
     RUNNING_ITEM_STATES,
+    DocumentRow,
     DocumentStatus,
     ItemStatus,
     JobItemRow,
@@ -48,6 +49,13 @@ from rag.db.tables import (
 )
 
 log = logging.getLogger(__name__)
+
+# An item is read with its job, document and collection in one query: the worker reads it at
+# every step boundary, and one round trip each for the rest added up per document.
+_WITH_ALL = (
+    joinedload(JobItemRow.job),
+    joinedload(JobItemRow.document).joinedload(DocumentRow.collection),
+)
 
 _RUNNING = frozenset(RUNNING_ITEM_STATES)
 _AFTER_RUNNING = _RUNNING | {ItemStatus.DONE, ItemStatus.FAILED, ItemStatus.SKIPPED}
@@ -164,7 +172,7 @@ class ItemStates:
     def claim(self, job_id: str, document_id: str) -> Outcome | Work:
         """Take the item (lease it), or say why there is nothing to do."""
         with self.db.session() as session:
-            item = session.get(JobItemRow, (job_id, document_id))
+            item = session.get(JobItemRow, (job_id, document_id), options=_WITH_ALL)
             if item is None:
                 return Outcome(status="gone", error="job item no longer exists")
             if item.status in FINISHED_ITEM_STATES:
@@ -308,5 +316,5 @@ class ItemStates:
     @staticmethod
     def _held(session: Session, work: Work) -> JobItemRow | None:
         """The item, if this claim still holds it (no later claim superseded it)."""
-        item = session.get(JobItemRow, (work.job_id, work.document_id))
+        item = session.get(JobItemRow, (work.job_id, work.document_id), options=_WITH_ALL)
         return item if item is not None and item.attempts == work.token else None
