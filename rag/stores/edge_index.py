@@ -8,7 +8,7 @@ not the worker). So the index is built on a copy, in a child process, and swappe
    from then on every write is also kept in a journal;
 2. a child process (`python -m rag.stores.edge_index <folder>`, at low priority) loads the copy
    and optimises it; meanwhile the live shard answers searches exactly and takes writes;
-3. writes wait again; the copy is loaded, the journal replayed on it, and it is closed;
+3. the copy is loaded and the journal replayed on it, the last few writes with writes held;
 4. the swap, with searches waiting too (about the time it takes to open a shard): the live
    shard is closed, its folder renamed `<name>.retired`, the copy renamed into its place and
    opened; the retired folder is deleted.
@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 BUILDING, RETIRED = ".building", ".retired"
 CONFIG_FILE = "edge_config.json"  # written by the engine when a shard is created
 _STAMP = "rag_index.json"  # {"points": n}: points in the shard when its index was last built
+# Writes made during a build are replayed on the copy in passes while writes go on, until at
+# most this many are left for the last pass, made with the collection's writes held.
+_REPLAY_LOCKED, _REPLAY_PASSES = 16, 5
 
 
 def _sibling(folder: Path, suffix: str) -> Path:
@@ -192,9 +195,14 @@ class Indexer:
                 self._journals[collection] = []  # writes from here on are replayed on the copy
             if not self._optimise(collection, copy):
                 return False
-            with self.shards.writing(collection):
-                self._replay(collection, copy, points)
-                swapped = self.shards.replace(collection, shard, lambda: self._swap(folder, copy))
+            swapped = self._replay(
+                collection,
+                copy,
+                points,
+                then=lambda: self.shards.replace(
+                    collection, shard, lambda: self._swap(folder, copy)
+                ),
+            )
             if swapped:
                 with self._lock:
                     self._indexed[collection] = points
@@ -237,17 +245,29 @@ class Indexer:
             raise RuntimeError(f"the build process stopped (exit {child.returncode}): {error}")
         return True
 
-    def _replay(self, collection: str, copy: Path, points: int) -> None:
-        """The writes made during the build, applied to the copy (with the write lock held)."""
-        journal = self._journals.get(collection, [])
+    def _replay(self, collection: str, copy: Path, points: int, then: Callable[[], bool]) -> bool:
+        """Apply the writes made during the build to the copy, then call `then` with the write
+        lock held. Most are replayed while writes go on (a binding call holds the GIL, so a
+        long replay under the lock would stop the process); the last few under the lock."""
         built = qe.EdgeShard.load(str(copy))
         try:
-            for op in journal:
-                built.update(op)
-            built.flush()
+            journal, done = self._journals[collection], 0
+            for _ in range(_REPLAY_PASSES):
+                if len(journal) - done <= _REPLAY_LOCKED:
+                    break
+                end = len(journal)
+                for op in journal[done:end]:
+                    built.update(op)
+                done = end
+            with self.shards.writing(collection):
+                for op in journal[done:]:
+                    built.update(op)
+                built.flush()
+                built.close()
+                (copy / _STAMP).write_text(json.dumps({"points": points}))
+                return then()
         finally:
-            built.close()
-        (copy / _STAMP).write_text(json.dumps({"points": points}))
+            built.close()  # closing twice is allowed
 
     @staticmethod
     def _swap(folder: Path, copy: Path) -> qe.EdgeShard:

@@ -68,7 +68,11 @@ def _leftovers(path: Path) -> list[str]:
     )
 
 
-def test_writes_made_during_a_build_reach_the_new_shard(tmp_path: Path) -> None:
+@pytest.mark.parametrize("locked", [0, 16], ids=["replayed-while-writes-go-on", "replayed-locked"])
+def test_writes_made_during_a_build_reach_the_new_shard(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, locked: int
+) -> None:
+    monkeypatch.setattr(edge_index, "_REPLAY_LOCKED", locked)  # writes left for the locked pass
     store = _store(tmp_path / "q")
     errors: list[BaseException] = []
     searches = 0
