@@ -227,13 +227,10 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
                 print("  an index build is running: hybrid while it runs (searched exactly)")
                 await measure(client, rt, "hybrid", queries, args)
                 settle = wait_for_index(rt)
-                print(f"  index builds finished {settle:.1f}s after the last upsert;", end="")
+                print(f"  index builds finished {settle:.1f}s after the last upsert")
                 points, passages = recall(rt, queries)
-                print(
-                    f"\n  dense top 10 from the index against exact: {points:.3f} of the points,",
-                    end="",
-                )
-                print(f" {passages:.3f} of the passages")
+                print(f"  dense top 10 from the index against exact: {points:.3f} of the points,")
+                print(f"  {passages:.3f} of the passages")
             p50s = {m: await measure(client, rt, m, queries, args) for m in args.modes.split(",")}
             for mode, (api_p50, raw_p50) in p50s.items():
                 print(f"  {mode:6s} API p50 / raw (embed + search) p50 = {api_p50 / raw_p50:.2f}")

@@ -121,13 +121,14 @@ class Ingestor:
             .select_from(JobItemRow)
             .where(JobItemRow.job_id == job_id, JobItemRow.status.not_in(FINISHED_ITEM_STATES))
             .scalar_subquery()
+            .label("open_items")
         )
         with self.db.session() as session:
             job = session.execute(
                 select(JobRow.created_at, open_items).where(JobRow.id == job_id)
             ).first()
-        if job is not None and not job[1]:
-            metrics.JOB_DURATION.observe((utcnow() - job[0]).total_seconds())
+        if job is not None and not job.open_items:
+            metrics.JOB_DURATION.observe((utcnow() - job.created_at).total_seconds())
 
     def _index(self, work: Work) -> int:
         elements = self.parse(Path(work.path), work.source)
