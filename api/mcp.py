@@ -15,6 +15,7 @@ once over a `Connect` (how to reach /v1 as the caller), and served two ways:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Any
@@ -85,10 +86,20 @@ class Answered(BaseModel):
     reason: str | None
 
 
+def _new_server() -> MCPServer:
+    """The SDK's server calls `logging.basicConfig` (a rich handler on the root logger at
+    INFO): an application that mounts ours keeps its own logging, configured or not."""
+    root = logging.getLogger()
+    placeholder = logging.NullHandler()  # basicConfig leaves a root with a handler alone
+    root.addHandler(placeholder)
+    try:
+        return MCPServer("rag", title="RAG service", version=__version__, instructions=INSTRUCTIONS)
+    finally:
+        root.removeHandler(placeholder)
+
+
 def build_server(connect: Connect) -> MCPServer:
-    server: MCPServer = MCPServer(
-        "rag", title="RAG service", version=__version__, instructions=INSTRUCTIONS
-    )
+    server = _new_server()
 
     async def call(ctx: Context, method: str, path: str, **kwargs: Any) -> Any:
         async with connect(ctx) as http:

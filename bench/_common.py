@@ -7,7 +7,6 @@ Celery app in `ingest.celery_app` reads its queue from the settings at import ti
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
 import sys
@@ -38,7 +37,6 @@ def prepare_env() -> str:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ["RAG_WORKER__QUEUE"] = QUEUE
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
     if str(ROOT) not in sys.path:  # run as `python bench/x.py` from anywhere
         sys.path.insert(0, str(ROOT))
     return QUEUE
@@ -70,7 +68,12 @@ async def running_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.
     import httpx
 
     from api.main import create_app
+    from rag.logs import configure_logging
 
+    # Logged as `rag serve` logs (INFO, text), into a file: formatting costs what it costs there.
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    log_file = (settings.data_dir / "serve.log").open("a", encoding="utf-8")
+    configure_logging(settings.log_level, settings.observability.log_format, stream=log_file)
     app = create_app(settings)
     try:
         async with app.router.lifespan_context(app):
@@ -85,6 +88,7 @@ async def running_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.
                 yield app, client
     finally:
         drop_queue_keys(settings.broker_url)
+        log_file.close()
 
 
 def drop_queue_keys(broker_url: str) -> None:

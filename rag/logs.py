@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import IO
 
 from rag import tracing
 
@@ -113,9 +114,12 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
-def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
-    """Root logging for a process we start: level, format (text or json), ids, redaction."""
-    handler = logging.StreamHandler()
+def configure_logging(
+    level: str = "INFO", fmt: str = "text", stream: IO[str] | None = None
+) -> None:
+    """Root logging for a process we start: level, format (text or json), ids, redaction;
+    to `stream` (stderr by default)."""
+    handler = logging.StreamHandler(stream)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:

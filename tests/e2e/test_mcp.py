@@ -4,6 +4,7 @@ security matrix here is /v1's: scopes, collection limits, document permissions."
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -246,3 +247,17 @@ async def test_stdio_serves_the_same_tools_with_the_environment_key(
         assert {c["name"] for c in listed.structured_content["result"]} == {"handbook", "other"}
         refused = await client.call_tool("search", {"collection": "nowhere", "question": "x"})
         assert refused.is_error and "collection 'nowhere' not found" in _text(refused)
+
+
+def test_the_mcp_server_leaves_the_root_logger_alone() -> None:
+    """The SDK's server configures logging itself (a rich handler at INFO on the root logger);
+    an application that mounts ours keeps its own, configured or not."""
+    code = (
+        "import logging; from api.mcp import build_server, calling_url; "
+        "build_server(calling_url('http://127.0.0.1:9', None)); "
+        "print(logging.getLogger().handlers, logging.getLevelName(logging.getLogger().level))"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+    assert shown.strip() == "[] WARNING"
