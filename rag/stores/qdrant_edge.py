@@ -199,18 +199,19 @@ class QdrantEdgeStore:
             self._shards[collection] = shard
             return shard
 
-    def _write(self, collection: str, what: str, ops: Sequence[qe.UpdateOperation]) -> bool:
-        """Apply `ops` in order, journalled for an index build in progress. False if the
-        collection does not exist."""
+    def _write(self, collection: str, what: str, ops: Sequence[qe.UpdateOperation]) -> int | None:
+        """Apply `ops` in order, journalled for an index build in progress; the points in the
+        collection after them, or None if it does not exist."""
         with self.writing(collection):
             shard = self._shard(collection)
             if shard is None:
-                return False
+                return None
             with _mapped_errors(f"{what} {collection}", self._path):
                 for op in ops:
                     shard.update(op)
                     self.indexer.record(collection, op)
-        return True
+                points: int = shard.info().points_count
+        return points
 
     def _read(self, collection: str, what: str, read: Callable[[qe.EdgeShard], T]) -> T | None:
         """`read(shard)`; None if the collection does not exist. A read that met the shard just
@@ -281,11 +282,10 @@ class QdrantEdgeStore:
             )
             for chunk, vector, sv in zip(chunks, dense, sparse, strict=True)
         ]
-        if not self._write(collection, "upsert into", [qe.UpdateOperation.upsert_points(points)]):
+        written = self._write(collection, "upsert into", [qe.UpdateOperation.upsert_points(points)])
+        if written is None:
             raise NotFoundError(f"Qdrant Edge: collection {collection}: not found")
-        if self.indexer.threshold and not self.indexer.building(collection):
-            points_now = self._read(collection, "count", lambda shard: shard.info().points_count)
-            self.indexer.maybe_build(collection, points_now or 0)
+        self.indexer.maybe_build(collection, written)
 
     def delete_document(
         self, collection: str, document_id: str, *, before_version: int | None = None
