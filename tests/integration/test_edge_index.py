@@ -28,7 +28,7 @@ def _store(path: Path, threshold: int = THRESHOLD) -> QdrantEdgeStore:
 
 
 def _add(store: QdrantEdgeStore, doc: str, n: int = 100) -> None:
-    rng = np.random.default_rng(abs(hash(doc)) % 2**32)
+    rng = np.random.default_rng(int(doc[1:]))
     chunks = [
         Chunk(
             id=f"{int(doc[1:]) * 1000 + i:032x}",
